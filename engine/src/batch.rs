@@ -1,0 +1,190 @@
+//! [`Batch`]: one transaction's worth of rows, with names not yet resolved.
+//!
+//! A batch interns the names it sees so that appending resolves each distinct
+//! name once. Invariant: every pushed row has passed SPEC.md's name-length
+//! rules, so `Store::append` never has to reject half a batch for them.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::model::{Change, ErrorCode, State, Timestamp, limits};
+
+/// A transition whose names are indexes into the batch's name pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PendingTransition {
+    pub time: Timestamp,
+    pub client: u32,
+    pub deployment: u32,
+    pub state: State,
+    pub error: Option<ErrorCode>,
+}
+
+/// A membership change whose names are indexes into the batch's name pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PendingMembership {
+    pub time: Timestamp,
+    pub client: u32,
+    pub collection: u32,
+    pub change: Change,
+}
+
+/// Rows to append as one all-or-nothing transaction.
+///
+/// ```
+/// use rollcall_engine::{Batch, State, Timestamp};
+/// let mut batch = Batch::new();
+/// batch.push_transition(Timestamp(1_000), "PC-0001", "production", State::InProgress, None)?;
+/// batch.push_membership(Timestamp(0), "PC-0001", "All Desktops", rollcall_engine::Change::Join)?;
+/// assert_eq!(batch.len(), 2);
+/// # Ok::<(), rollcall_engine::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    names: Vec<Box<str>>,
+    index: HashMap<Box<str>, u32>,
+    pub(crate) transitions: Vec<PendingTransition>,
+    pub(crate) memberships: Vec<PendingMembership>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Number of rows (transitions plus membership changes).
+    pub fn len(&self) -> usize {
+        self.transitions.len() + self.memberships.len()
+    }
+
+    /// True when the batch holds no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of transitions.
+    pub fn transition_count(&self) -> usize {
+        self.transitions.len()
+    }
+
+    /// Number of membership changes.
+    pub fn membership_count(&self) -> usize {
+        self.memberships.len()
+    }
+
+    /// Removes all rows, keeping allocations.
+    pub fn clear(&mut self) {
+        self.names.clear();
+        self.index.clear();
+        self.transitions.clear();
+        self.memberships.clear();
+    }
+
+    /// Adds a transition. Fails, adding nothing, when a name breaks SPEC.md's
+    /// length rules.
+    pub fn push_transition(
+        &mut self,
+        time: Timestamp,
+        client: &str,
+        deployment: &str,
+        state: State,
+        error: Option<ErrorCode>,
+    ) -> Result<()> {
+        check_name("client", client, limits::CLIENT_NAME_MAX)?;
+        check_name("deployment", deployment, limits::DEPLOYMENT_NAME_MAX)?;
+        let client = self.intern(client);
+        let deployment = self.intern(deployment);
+        self.transitions.push(PendingTransition {
+            time,
+            client,
+            deployment,
+            state,
+            error,
+        });
+        Ok(())
+    }
+
+    /// Adds a membership change. Fails, adding nothing, when a name breaks
+    /// SPEC.md's length rules.
+    pub fn push_membership(
+        &mut self,
+        time: Timestamp,
+        client: &str,
+        collection: &str,
+        change: Change,
+    ) -> Result<()> {
+        check_name("client", client, limits::CLIENT_NAME_MAX)?;
+        check_name("collection", collection, limits::COLLECTION_NAME_MAX)?;
+        let client = self.intern(client);
+        let collection = self.intern(collection);
+        self.memberships.push(PendingMembership {
+            time,
+            client,
+            collection,
+            change,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn name(&self, index: u32) -> &str {
+        &self.names[index as usize]
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.into());
+        self.index.insert(name.into(), i);
+        i
+    }
+}
+
+/// Checks SPEC.md's 1..=max bytes rule for a name.
+pub(crate) fn check_name(kind: &str, name: &str, max: usize) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::InvalidInput(format!("{kind} name is empty")));
+    }
+    if name.len() > max {
+        return Err(Error::InvalidInput(format!(
+            "{kind} name is {} bytes long, the limit is {max}",
+            name.len()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_interned_once() {
+        let mut b = Batch::new();
+        for i in 0..3 {
+            b.push_transition(Timestamp(i), "a", "production", State::Failed, None)
+                .unwrap();
+        }
+        assert_eq!(b.names.len(), 2);
+        assert_eq!(b.transition_count(), 3);
+    }
+
+    #[test]
+    fn bad_names_are_rejected_without_side_effects() {
+        let mut b = Batch::new();
+        assert!(
+            b.push_transition(Timestamp(0), "", "production", State::Failed, None)
+                .is_err()
+        );
+        let long = "x".repeat(257);
+        assert!(b.push_membership(Timestamp(0), &long, "c", Change::Join).is_err());
+        let long_dep = "d".repeat(129);
+        assert!(
+            b.push_transition(Timestamp(0), "a", &long_dep, State::Failed, None)
+                .is_err()
+        );
+        assert!(b.is_empty());
+        assert!(b.names.is_empty());
+    }
+}

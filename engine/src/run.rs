@@ -1,0 +1,201 @@
+//! [`Run`]: the read interface every source of rows offers (an in-memory
+//! chunk of the memtable, or a sealed segment file).
+//!
+//! Invariants every implementation keeps:
+//! * transitions are visited in `(time, seq)` order, in chunks;
+//! * membership changes of one collection are visited in `(time, seq)` order;
+//! * nothing is visited twice, and a run never changes once built.
+
+use std::fmt::Debug;
+
+use crate::error::Result;
+use crate::model::{
+    CollectionId, MembershipKey, MembershipRow, State, Timestamp, TransitionKey, TransitionRow,
+};
+
+/// Callback receiving consecutive chunks of transitions.
+pub(crate) type TransitionSink<'a> = dyn FnMut(&[TransitionRow]) -> Result<()> + 'a;
+/// Callback receiving consecutive chunks of membership changes.
+pub(crate) type MembershipSink<'a> = dyn FnMut(&[MembershipRow]) -> Result<()> + 'a;
+
+/// A sealed, immutable source of rows.
+pub(crate) trait Run: Send + Sync + Debug {
+    /// Number of transitions.
+    fn transition_count(&self) -> u64;
+    /// Number of membership changes.
+    fn membership_count(&self) -> u64;
+    /// Smallest and largest transition time, if any.
+    fn transition_bounds(&self) -> Option<(Timestamp, Timestamp)>;
+    /// Visits transitions with `lo <= time <= hi` in `(time, seq)` order.
+    /// Returns the number of rows decoded.
+    fn scan_transitions(&self, lo: Timestamp, hi: Timestamp, sink: &mut TransitionSink<'_>) -> Result<u64>;
+    /// Visits `Failed` transitions with `lo <= time <= hi` in `(time, seq)` order.
+    fn scan_failures(&self, lo: Timestamp, hi: Timestamp, sink: &mut TransitionSink<'_>) -> Result<u64> {
+        self.scan_transitions(lo, hi, &mut |rows| {
+            let failed: Vec<TransitionRow> = rows
+                .iter()
+                .filter(|r| r.state == State::Failed)
+                .copied()
+                .collect();
+            if failed.is_empty() { Ok(()) } else { sink(&failed) }
+        })
+    }
+    /// Visits membership changes (of one collection, or all) with `time <= hi`,
+    /// each collection's changes in `(time, seq)` order.
+    fn scan_memberships(
+        &self,
+        collection: Option<CollectionId>,
+        hi: Timestamp,
+        sink: &mut MembershipSink<'_>,
+    ) -> Result<u64>;
+    /// True when an exact duplicate of `key` is stored in this run.
+    fn contains_transition(&self, key: &TransitionKey) -> Result<bool> {
+        let mut found = false;
+        self.scan_transitions(key.time, key.time, &mut |rows| {
+            found |= rows.iter().any(|r| r.identity() == *key);
+            Ok(())
+        })?;
+        Ok(found)
+    }
+    /// True when an exact duplicate of `key` is stored in this run.
+    fn contains_membership(&self, key: &MembershipKey) -> Result<bool> {
+        let mut found = false;
+        self.scan_memberships(Some(key.collection), key.time, &mut |rows| {
+            found |= rows.iter().any(|r| r.identity() == *key);
+            Ok(())
+        })?;
+        Ok(found)
+    }
+    /// Bytes this run occupies on disk (0 for memory).
+    fn bytes_on_disk(&self) -> u64 {
+        0
+    }
+}
+
+/// An immutable, sorted chunk of rows held in memory.
+#[derive(Debug, Default)]
+pub(crate) struct MemRun {
+    /// Sorted by `(time, seq)`.
+    transitions: Vec<TransitionRow>,
+    /// Sorted by `(collection, time, seq)`.
+    memberships: Vec<MembershipRow>,
+}
+
+impl MemRun {
+    /// Builds a run, sorting the rows into the order [`Run`] promises.
+    pub(crate) fn new(mut transitions: Vec<TransitionRow>, mut memberships: Vec<MembershipRow>) -> MemRun {
+        transitions.sort_unstable_by_key(|r| (r.time, r.seq));
+        memberships.sort_unstable_by_key(|r| (r.collection, r.time, r.seq));
+        MemRun {
+            transitions,
+            memberships,
+        }
+    }
+
+    /// Merges several runs into one.
+    pub(crate) fn merge<'a>(runs: impl IntoIterator<Item = &'a MemRun>) -> MemRun {
+        let mut t = Vec::new();
+        let mut m = Vec::new();
+        for r in runs {
+            t.extend_from_slice(&r.transitions);
+            m.extend_from_slice(&r.memberships);
+        }
+        MemRun::new(t, m)
+    }
+
+    pub(crate) fn transitions(&self) -> &[TransitionRow] {
+        &self.transitions
+    }
+
+    pub(crate) fn memberships(&self) -> &[MembershipRow] {
+        &self.memberships
+    }
+
+    fn time_slice(&self, lo: Timestamp, hi: Timestamp) -> &[TransitionRow] {
+        if lo > hi {
+            return &[];
+        }
+        let start = self.transitions.partition_point(|r| r.time < lo);
+        let end = self.transitions.partition_point(|r| r.time <= hi);
+        &self.transitions[start..end.max(start)]
+    }
+}
+
+const CHUNK: usize = 4096;
+
+impl Run for MemRun {
+    fn transition_count(&self) -> u64 {
+        self.transitions.len() as u64
+    }
+
+    fn membership_count(&self) -> u64 {
+        self.memberships.len() as u64
+    }
+
+    fn transition_bounds(&self) -> Option<(Timestamp, Timestamp)> {
+        Some((self.transitions.first()?.time, self.transitions.last()?.time))
+    }
+
+    fn scan_transitions(&self, lo: Timestamp, hi: Timestamp, sink: &mut TransitionSink<'_>) -> Result<u64> {
+        let rows = self.time_slice(lo, hi);
+        for chunk in rows.chunks(CHUNK) {
+            sink(chunk)?;
+        }
+        Ok(rows.len() as u64)
+    }
+
+    fn scan_memberships(
+        &self,
+        collection: Option<CollectionId>,
+        hi: Timestamp,
+        sink: &mut MembershipSink<'_>,
+    ) -> Result<u64> {
+        let rows: &[MembershipRow] = match collection {
+            Some(c) => {
+                let start = self.memberships.partition_point(|r| r.collection < c);
+                let end = self.memberships.partition_point(|r| r.collection <= c);
+                &self.memberships[start..end]
+            }
+            None => &self.memberships,
+        };
+        let mut n = 0;
+        for chunk in rows.chunks(CHUNK) {
+            let end = if collection.is_some() {
+                chunk.partition_point(|r| r.time <= hi)
+            } else {
+                chunk.len()
+            };
+            if collection.is_some() {
+                n += end as u64;
+                sink(&chunk[..end])?;
+                if end < chunk.len() {
+                    break;
+                }
+            } else {
+                let kept: Vec<MembershipRow> = chunk.iter().filter(|r| r.time <= hi).copied().collect();
+                n += kept.len() as u64;
+                sink(&kept)?;
+            }
+        }
+        Ok(n)
+    }
+
+    fn contains_transition(&self, key: &TransitionKey) -> Result<bool> {
+        Ok(self
+            .time_slice(key.time, key.time)
+            .iter()
+            .any(|r| r.identity() == *key))
+    }
+
+    fn contains_membership(&self, key: &MembershipKey) -> Result<bool> {
+        let lo = self
+            .memberships
+            .partition_point(|r| (r.collection, r.time) < (key.collection, key.time));
+        let hi = self
+            .memberships
+            .partition_point(|r| (r.collection, r.time) <= (key.collection, key.time));
+        Ok(self.memberships[lo..hi.max(lo)]
+            .iter()
+            .any(|r| r.identity() == *key))
+    }
+}

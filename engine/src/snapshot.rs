@@ -1,0 +1,826 @@
+//! [`Snapshot`]: a consistent, immutable read view of the store, and every
+//! typed query of SPEC.md over it.
+//!
+//! Invariants:
+//! * a snapshot sees exactly the batches acknowledged before it was taken,
+//!   whole, and never changes afterwards (it holds `Arc`s to sealed runs and
+//!   frozen dictionary prefixes);
+//! * every `seq` in a delta run is greater than every `seq` in the base, so a
+//!   checkpoint (which forgets seqs) plus the `(time, seq)` rule answers
+//!   exactly as a replay of all rows in `(time, seq)` order would;
+//! * the engine never reads the clock: every time is passed in.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rayon::prelude::*;
+
+use crate::checkpoint::{Checkpoint, NO_STATE};
+use crate::dict::DictView;
+use crate::error::{Error, Result};
+use crate::model::{
+    Change, ClientId, CollectionId, DeploymentId, ErrorCode, MembershipRow, State, StateCounts, Timestamp,
+    TransitionRow,
+};
+use crate::run::Run;
+
+/// Most points a series or buckets a histogram may have.
+pub const MAX_POINTS: u64 = 1_000_000;
+
+/// Work counters of the queries run on one snapshot handle (for EXPLAIN).
+#[derive(Debug, Default)]
+struct Probe {
+    runs_read: AtomicU64,
+    rows_scanned: AtomicU64,
+    checkpoints_used: AtomicU64,
+}
+
+/// What queries on a snapshot handle have done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProbeReport {
+    /// Runs (segments or memtable chunks) read.
+    pub runs_read: u64,
+    /// Rows decoded.
+    pub rows_scanned: u64,
+    /// Checkpoints used as starting points.
+    pub checkpoints_used: u64,
+}
+
+/// One row of `CLIENTS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientStateRow {
+    /// Client name.
+    pub client: String,
+    /// State as of the asked time.
+    pub state: State,
+    /// Time of the client's latest transition at or before the asked time.
+    pub since: Option<Timestamp>,
+}
+
+/// One row of `HISTORY`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    /// Time of the transition.
+    pub time: Timestamp,
+    /// Deployment name.
+    pub deployment: String,
+    /// State entered.
+    pub state: State,
+    /// Error code, if any.
+    pub error: Option<ErrorCode>,
+}
+
+/// One row of a failure histogram split by error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorBucket {
+    /// Bucket start.
+    pub bucket: Timestamp,
+    /// Error code (`None` for failures without one).
+    pub error: Option<ErrorCode>,
+    /// Number of failures.
+    pub failures: u64,
+}
+
+/// Counts and sizes of the store as a snapshot sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Distinct clients.
+    pub clients: u64,
+    /// Distinct collections.
+    pub collections: u64,
+    /// Distinct deployments.
+    pub deployments: u64,
+    /// Stored transitions (duplicates excluded).
+    pub transitions: u64,
+    /// Stored membership changes (duplicates excluded).
+    pub membership_changes: u64,
+    /// Segment files.
+    pub segments: u64,
+    /// Rows held only in memory and the write-ahead log.
+    pub memtable_rows: u64,
+    /// Bytes of every file of the store.
+    pub bytes_on_disk: u64,
+    /// Earliest and latest transition time.
+    pub time_range: Option<(Timestamp, Timestamp)>,
+}
+
+/// The runs, checkpoints and dictionaries a snapshot reads.
+#[derive(Debug)]
+pub(crate) struct SnapshotParts {
+    pub clients: DictView,
+    pub deployments: DictView,
+    pub collections: DictView,
+    /// Compacted runs covered by `checkpoints`.
+    pub base: Vec<Arc<dyn Run>>,
+    /// Checkpoints over `base`, sorted by `(deployment, time)`.
+    pub checkpoints: Vec<Arc<Checkpoint>>,
+    /// Runs newer than the base: segments flushed since, memtable chunks.
+    pub delta: Vec<Arc<dyn Run>>,
+    /// Number of segment files.
+    pub segment_count: u64,
+    /// Bytes of every file of the store.
+    pub bytes_on_disk: u64,
+    /// Rows in the memtable.
+    pub memtable_rows: u64,
+}
+
+/// A consistent read view. Cheap to clone; `Send + Sync`; usable from many
+/// threads while the writer goes on.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    parts: Arc<SnapshotParts>,
+    probe: Arc<Probe>,
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+/// Per-client latest transition as of some time, for one deployment.
+struct AsOf {
+    state: Vec<u8>,
+    time: Vec<i64>,
+    seq: Vec<u64>,
+}
+
+impl AsOf {
+    fn empty(n: usize) -> AsOf {
+        AsOf {
+            state: vec![NO_STATE; n],
+            time: vec![i64::MIN; n],
+            seq: vec![0; n],
+        }
+    }
+
+    fn from_checkpoint(cp: &Checkpoint, n: usize) -> AsOf {
+        let mut s = AsOf::empty(n);
+        let k = n.min(cp.states.len()).min(cp.times.len());
+        s.state[..k].copy_from_slice(&cp.states[..k]);
+        s.time[..k].copy_from_slice(&cp.times[..k]);
+        s
+    }
+
+    #[inline]
+    fn apply(&mut self, deployment: DeploymentId, rows: &[TransitionRow]) {
+        for r in rows {
+            if r.deployment != deployment {
+                continue;
+            }
+            let c = r.client.0 as usize;
+            if c >= self.state.len() {
+                continue;
+            }
+            if (r.time.0, r.seq.0) > (self.time[c], self.seq[c]) || self.state[c] == NO_STATE {
+                self.state[c] = r.state as u8;
+                self.time[c] = r.time.0;
+                self.seq[c] = r.seq.0;
+            }
+        }
+    }
+
+    /// The state a client counts as at `at`.
+    #[inline]
+    fn effective(&self, c: usize, stale_before: Option<i64>) -> State {
+        match self.state[c] {
+            NO_STATE => State::NotStarted,
+            s => {
+                if stale_before.is_some_and(|limit| self.time[c] < limit) {
+                    State::Unknown
+                } else {
+                    State::from_index(s).unwrap_or(State::Unknown)
+                }
+            }
+        }
+    }
+}
+
+/// A set of client ids.
+#[derive(Clone)]
+struct ClientSet {
+    words: Vec<u64>,
+}
+
+impl ClientSet {
+    fn new(n: usize) -> ClientSet {
+        ClientSet {
+            words: vec![0; n.div_ceil(64)],
+        }
+    }
+    #[inline]
+    fn set(&mut self, c: usize, on: bool) {
+        if let Some(w) = self.words.get_mut(c / 64) {
+            if on {
+                *w |= 1 << (c % 64);
+            } else {
+                *w &= !(1 << (c % 64));
+            }
+        }
+    }
+    #[inline]
+    fn contains(&self, c: usize) -> bool {
+        self.words.get(c / 64).is_some_and(|w| w & (1 << (c % 64)) != 0)
+    }
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words.iter().enumerate().flat_map(|(i, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let b = w.trailing_zeros() as usize;
+                w &= w - 1;
+                Some(i * 64 + b)
+            })
+        })
+    }
+}
+
+/// The time of the last point of a half-open range `[from, to)`, in ms.
+fn last_ms(to: Timestamp) -> Timestamp {
+    Timestamp(to.0.saturating_sub(1))
+}
+
+fn check_range(from: Timestamp, to: Timestamp, every_ms: i64) -> Result<u64> {
+    if from >= to {
+        return Err(Error::InvalidInput(format!(
+            "range start {} ms is not before its end {} ms",
+            from.0, to.0
+        )));
+    }
+    if every_ms <= 0 {
+        return Err(Error::InvalidInput("bucket width must be above zero".into()));
+    }
+    let span = (to.0 as i128) - (from.0 as i128);
+    let n = (span + every_ms as i128 - 1) / every_ms as i128;
+    if n > MAX_POINTS as i128 {
+        return Err(Error::InvalidInput(format!(
+            "the range holds {n} buckets, the limit is {MAX_POINTS}; widen EVERY or narrow the range"
+        )));
+    }
+    Ok(n as u64)
+}
+
+impl Snapshot {
+    pub(crate) fn new(parts: SnapshotParts) -> Snapshot {
+        Snapshot {
+            parts: Arc::new(parts),
+            probe: Arc::new(Probe::default()),
+            cancel: None,
+        }
+    }
+
+    /// A handle on the same view with its own work counters and the given
+    /// cancel flag: queries on it stop with [`Error::Cancelled`] soon after
+    /// the flag is set.
+    pub fn with_cancel_flag(&self, flag: Arc<AtomicBool>) -> Snapshot {
+        Snapshot {
+            parts: self.parts.clone(),
+            probe: Arc::new(Probe::default()),
+            cancel: Some(flag),
+        }
+    }
+
+    /// A handle on the same view with fresh work counters.
+    pub fn fork(&self) -> Snapshot {
+        Snapshot {
+            parts: self.parts.clone(),
+            probe: Arc::new(Probe::default()),
+            cancel: self.cancel.clone(),
+        }
+    }
+
+    /// Work done by queries on this handle so far.
+    pub fn probe(&self) -> ProbeReport {
+        ProbeReport {
+            runs_read: self.probe.runs_read.load(Ordering::Relaxed),
+            rows_scanned: self.probe.rows_scanned.load(Ordering::Relaxed),
+            checkpoints_used: self.probe.checkpoints_used.load(Ordering::Relaxed),
+        }
+    }
+
+    fn check_cancel(&self) -> Result<()> {
+        match &self.cancel {
+            Some(flag) if flag.load(Ordering::Relaxed) => Err(Error::Cancelled),
+            _ => Ok(()),
+        }
+    }
+
+    fn count_scan(&self, rows: u64) {
+        self.probe.runs_read.fetch_add(1, Ordering::Relaxed);
+        self.probe.rows_scanned.fetch_add(rows, Ordering::Relaxed);
+    }
+
+    fn all_runs(&self) -> impl Iterator<Item = &Arc<dyn Run>> {
+        self.parts.base.iter().chain(self.parts.delta.iter())
+    }
+
+    // ----- names -------------------------------------------------------------
+
+    /// The id of a client name.
+    pub fn client_id(&self, name: &str) -> Option<ClientId> {
+        self.parts.clients.get(name).map(ClientId)
+    }
+
+    /// The id of a deployment name.
+    pub fn deployment_id(&self, name: &str) -> Option<DeploymentId> {
+        self.parts.deployments.get(name).map(DeploymentId)
+    }
+
+    /// The id of a collection name.
+    pub fn collection_id(&self, name: &str) -> Option<CollectionId> {
+        self.parts.collections.get(name).map(CollectionId)
+    }
+
+    /// The name of a client id.
+    pub fn client_name(&self, id: ClientId) -> Option<String> {
+        self.parts.clients.name(id.0)
+    }
+
+    /// Every collection name, sorted bytewise.
+    pub fn collections(&self) -> Vec<String> {
+        let mut v = self.parts.collections.all_names();
+        v.sort_unstable();
+        v
+    }
+
+    /// Every deployment name, sorted bytewise.
+    pub fn deployments(&self) -> Vec<String> {
+        let mut v = self.parts.deployments.all_names();
+        v.sort_unstable();
+        v
+    }
+
+    /// Calls `f` with every client name (in id order).
+    pub fn for_each_client_name(&self, mut f: impl FnMut(ClientId, &str)) {
+        let n = self.parts.clients.len() as u32;
+        self.parts.clients.with_names(|lookup| {
+            for id in 0..n {
+                if let Some(name) = lookup.get(id) {
+                    f(ClientId(id), name);
+                }
+            }
+        });
+    }
+
+    /// Number of clients known to the snapshot.
+    pub fn client_count(&self) -> usize {
+        self.parts.clients.len()
+    }
+
+    // ----- building blocks ---------------------------------------------------
+
+    fn as_of(&self, deployment: DeploymentId, at: Timestamp) -> Result<AsOf> {
+        let n = self.parts.clients.len();
+        let cp = self
+            .parts
+            .checkpoints
+            .iter()
+            .filter(|c| c.deployment == deployment && c.time <= at)
+            .max_by_key(|c| c.time);
+        let (mut st, base_lo) = match cp {
+            Some(cp) => {
+                self.probe.checkpoints_used.fetch_add(1, Ordering::Relaxed);
+                (AsOf::from_checkpoint(cp, n), cp.time.saturating_add(1))
+            }
+            None => (AsOf::empty(n), Timestamp::MIN),
+        };
+        let skip_base = cp.is_some_and(|cp| cp.time == Timestamp::MAX);
+        for run in &self.parts.base {
+            if skip_base || !overlaps(run.as_ref(), base_lo, at) {
+                continue;
+            }
+            let rows = run.scan_transitions(base_lo, at, &mut |rows| {
+                self.check_cancel()?;
+                st.apply(deployment, rows);
+                Ok(())
+            })?;
+            self.count_scan(rows);
+        }
+        for run in &self.parts.delta {
+            if !overlaps(run.as_ref(), Timestamp::MIN, at) {
+                continue;
+            }
+            let rows = run.scan_transitions(Timestamp::MIN, at, &mut |rows| {
+                self.check_cancel()?;
+                st.apply(deployment, rows);
+                Ok(())
+            })?;
+            self.count_scan(rows);
+        }
+        Ok(st)
+    }
+
+    /// Membership changes of one collection with `time <= hi`, in `(time, seq)` order.
+    fn membership_log(&self, collection: CollectionId, hi: Timestamp) -> Result<Vec<MembershipRow>> {
+        let mut log: Vec<MembershipRow> = Vec::new();
+        for run in self.all_runs() {
+            if run.membership_count() == 0 {
+                continue;
+            }
+            let rows = run.scan_memberships(Some(collection), hi, &mut |rows| {
+                self.check_cancel()?;
+                log.extend(rows.iter().filter(|r| r.collection == collection && r.time <= hi));
+                Ok(())
+            })?;
+            self.count_scan(rows);
+        }
+        log.sort_unstable_by_key(|r| (r.time, r.seq));
+        Ok(log)
+    }
+
+    fn members_at(&self, collection: CollectionId, at: Timestamp) -> Result<ClientSet> {
+        let n = self.parts.clients.len();
+        let mut set = ClientSet::new(n);
+        for r in self.membership_log(collection, at)? {
+            set.set(r.client.0 as usize, r.change == Change::Join);
+        }
+        Ok(set)
+    }
+
+    /// Clients with any membership change at or before `at`.
+    fn clients_with_membership(&self, at: Timestamp) -> Result<ClientSet> {
+        let mut set = ClientSet::new(self.parts.clients.len());
+        for run in self.all_runs() {
+            if run.membership_count() == 0 {
+                continue;
+            }
+            let rows = run.scan_memberships(None, at, &mut |rows| {
+                self.check_cancel()?;
+                for r in rows.iter().filter(|r| r.time <= at) {
+                    set.set(r.client.0 as usize, true);
+                }
+                Ok(())
+            })?;
+            self.count_scan(rows);
+        }
+        Ok(set)
+    }
+
+    /// The clients a query counts: members of `collection` at `at`, or (with
+    /// no collection) every client with a transition for the deployment or a
+    /// membership change at or before `at`.
+    fn population(&self, st: &AsOf, collection: Option<CollectionId>, at: Timestamp) -> Result<ClientSet> {
+        match collection {
+            Some(c) => self.members_at(c, at),
+            None => {
+                let mut set = self.clients_with_membership(at)?;
+                for (c, &s) in st.state.iter().enumerate() {
+                    if s != NO_STATE {
+                        set.set(c, true);
+                    }
+                }
+                Ok(set)
+            }
+        }
+    }
+
+    fn counts(st: &AsOf, set: &ClientSet, at: Timestamp, stale_after_ms: Option<i64>) -> StateCounts {
+        let stale_before = stale_after_ms.map(|d| at.0.saturating_sub(d));
+        let mut counts = StateCounts::default();
+        for c in set.iter() {
+            if c < st.state.len() {
+                counts.add(st.effective(c, stale_before));
+            }
+        }
+        counts
+    }
+
+    // ----- queries -------------------------------------------------------------
+
+    /// `STATES [FOR d] [IN c] AT t [STALE AFTER s]`: clients counted by state.
+    ///
+    /// `stale_after_ms`: a client whose latest transition is older than
+    /// `at - stale_after_ms` counts as `Unknown`.
+    pub fn state_counts(
+        &self,
+        deployment: DeploymentId,
+        collection: Option<CollectionId>,
+        at: Timestamp,
+        stale_after_ms: Option<i64>,
+    ) -> Result<StateCounts> {
+        let st = self.as_of(deployment, at)?;
+        let set = self.population(&st, collection, at)?;
+        Ok(Self::counts(&st, &set, at, stale_after_ms))
+    }
+
+    /// `STATES ... FROM a TO b EVERY w`: one count per point `a + k*w < b`.
+    pub fn state_series(
+        &self,
+        deployment: DeploymentId,
+        collection: Option<CollectionId>,
+        from: Timestamp,
+        to: Timestamp,
+        every_ms: i64,
+        stale_after_ms: Option<i64>,
+    ) -> Result<Vec<(Timestamp, StateCounts)>> {
+        let n = check_range(from, to, every_ms)?;
+        (0..n)
+            .into_par_iter()
+            .map(|k| {
+                let t = Timestamp(from.0 + (k as i64) * every_ms);
+                self.state_counts(deployment, collection, t, stale_after_ms)
+                    .map(|c| (t, c))
+            })
+            .collect()
+    }
+
+    /// `STATES BY COLLECTION AT t`: one count per collection in the store,
+    /// sorted by collection name (bytewise).
+    pub fn state_counts_by_collection(
+        &self,
+        deployment: DeploymentId,
+        at: Timestamp,
+        stale_after_ms: Option<i64>,
+    ) -> Result<Vec<(String, StateCounts)>> {
+        let st = self.as_of(deployment, at)?;
+        let names = self.parts.collections.all_names();
+        let mut rows: Vec<(String, StateCounts)> = names
+            .into_par_iter()
+            .enumerate()
+            .map(|(id, name)| {
+                let set = self.members_at(CollectionId(id as u32), at)?;
+                Ok((name, Self::counts(&st, &set, at, stale_after_ms)))
+            })
+            .collect::<Result<_>>()?;
+        rows.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        Ok(rows)
+    }
+
+    /// Visits, in `(time, seq)` order, the transitions of `deployment` with
+    /// `from <= time < to` that pass `keep`, telling whether the client was a
+    /// member of `collection` at the transition's time (always true with no
+    /// collection).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one private helper shared by three queries"
+    )]
+    fn sweep_with_membership(
+        &self,
+        deployment: DeploymentId,
+        collection: Option<CollectionId>,
+        from: Timestamp,
+        to: Timestamp,
+        failures_only: bool,
+        keep: impl Fn(&TransitionRow) -> bool,
+        mut visit: impl FnMut(&TransitionRow),
+    ) -> Result<()> {
+        let hi = last_ms(to);
+        let mut rows: Vec<TransitionRow> = Vec::new();
+        for run in self.all_runs() {
+            if !overlaps(run.as_ref(), from, hi) {
+                continue;
+            }
+            let mut sink = |chunk: &[TransitionRow]| {
+                self.check_cancel()?;
+                rows.extend(chunk.iter().filter(|r| r.deployment == deployment && keep(r)));
+                Ok(())
+            };
+            let n = if failures_only {
+                run.scan_failures(from, hi, &mut sink)?
+            } else {
+                run.scan_transitions(from, hi, &mut sink)?
+            };
+            self.count_scan(n);
+        }
+        rows.sort_unstable_by_key(|r| (r.time, r.seq));
+        match collection {
+            None => rows.iter().for_each(visit),
+            Some(c) => {
+                let log = self.membership_log(c, hi)?;
+                let mut set = ClientSet::new(self.parts.clients.len());
+                let mut next = 0;
+                for r in &rows {
+                    while next < log.len() && log[next].time <= r.time {
+                        let m = &log[next];
+                        set.set(m.client.0 as usize, m.change == Change::Join);
+                        next += 1;
+                    }
+                    if set.contains(r.client.0 as usize) {
+                        visit(r);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `FAILURES [FOR d] [IN c] FROM a TO b EVERY w`: transitions into
+    /// `Failed` per bucket (bucket start, count), every bucket listed.
+    pub fn failure_histogram(
+        &self,
+        deployment: DeploymentId,
+        collection: Option<CollectionId>,
+        from: Timestamp,
+        to: Timestamp,
+        every_ms: i64,
+    ) -> Result<Vec<(Timestamp, u64)>> {
+        let n = check_range(from, to, every_ms)?;
+        let mut counts = vec![0u64; n as usize];
+        self.sweep_with_membership(
+            deployment,
+            collection,
+            from,
+            to,
+            true,
+            |r| r.state == State::Failed,
+            |r| {
+                let k = ((r.time.0 as i128 - from.0 as i128) / every_ms as i128) as usize;
+                if let Some(c) = counts.get_mut(k) {
+                    *c += 1;
+                }
+            },
+        )?;
+        Ok(counts
+            .into_iter()
+            .enumerate()
+            .map(|(k, c)| (Timestamp(from.0 + k as i64 * every_ms), c))
+            .collect())
+    }
+
+    /// `FAILURES ... BY ERROR`: non-zero (bucket, error) counts, by bucket,
+    /// then failures descending, then error ascending with no code first.
+    pub fn failure_histogram_by_error(
+        &self,
+        deployment: DeploymentId,
+        collection: Option<CollectionId>,
+        from: Timestamp,
+        to: Timestamp,
+        every_ms: i64,
+    ) -> Result<Vec<ErrorBucket>> {
+        check_range(from, to, every_ms)?;
+        let mut counts: std::collections::HashMap<(u64, Option<ErrorCode>), u64> = Default::default();
+        self.sweep_with_membership(
+            deployment,
+            collection,
+            from,
+            to,
+            true,
+            |r| r.state == State::Failed,
+            |r| {
+                let k = ((r.time.0 as i128 - from.0 as i128) / every_ms as i128) as u64;
+                *counts.entry((k, r.error)).or_default() += 1;
+            },
+        )?;
+        let mut rows: Vec<ErrorBucket> = counts
+            .into_iter()
+            .map(|((k, error), failures)| ErrorBucket {
+                bucket: Timestamp(from.0 + k as i64 * every_ms),
+                error,
+                failures,
+            })
+            .collect();
+        rows.sort_unstable_by(|a, b| {
+            a.bucket
+                .cmp(&b.bucket)
+                .then(b.failures.cmp(&a.failures))
+                .then(a.error.cmp(&b.error))
+        });
+        Ok(rows)
+    }
+
+    /// `SHOW ERRORS`: error codes of transitions (any state) in `[from, to)`
+    /// with their counts, most frequent first, then by code.
+    pub fn error_counts(
+        &self,
+        deployment: DeploymentId,
+        collection: Option<CollectionId>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(ErrorCode, u64)>> {
+        check_range(
+            from,
+            to,
+            (to.0 as i128 - from.0 as i128).clamp(1, i64::MAX as i128) as i64,
+        )?;
+        let mut counts: std::collections::HashMap<ErrorCode, u64> = Default::default();
+        self.sweep_with_membership(
+            deployment,
+            collection,
+            from,
+            to,
+            false,
+            |r| r.error.is_some(),
+            |r| {
+                if let Some(e) = r.error {
+                    *counts.entry(e).or_default() += 1;
+                }
+            },
+        )?;
+        let mut rows: Vec<(ErrorCode, u64)> = counts.into_iter().collect();
+        rows.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        Ok(rows)
+    }
+
+    /// `CLIENTS [FOR d] [IN c] AT t [WHERE STATE IN (...)] [LIMIT n]`: clients
+    /// with their state and the time of their latest transition, sorted by
+    /// name (bytewise). `states: None` keeps every state.
+    pub fn clients_at(
+        &self,
+        deployment: DeploymentId,
+        collection: Option<CollectionId>,
+        at: Timestamp,
+        states: Option<&[State]>,
+        limit: Option<usize>,
+    ) -> Result<Vec<ClientStateRow>> {
+        let st = self.as_of(deployment, at)?;
+        let set = self.population(&st, collection, at)?;
+        let mut picked: Vec<(u32, State, Option<Timestamp>)> = set
+            .iter()
+            .filter(|&c| c < st.state.len())
+            .map(|c| {
+                let state = st.effective(c, None);
+                let since = (st.state[c] != NO_STATE).then(|| Timestamp(st.time[c]));
+                (c as u32, state, since)
+            })
+            .filter(|(_, s, _)| states.is_none_or(|keep| keep.contains(s)))
+            .collect();
+        let mut rows: Vec<ClientStateRow> = self.parts.clients.with_names(|lookup| {
+            picked
+                .drain(..)
+                .map(|(c, state, since)| ClientStateRow {
+                    client: lookup.get(c).unwrap_or_default().to_owned(),
+                    state,
+                    since,
+                })
+                .collect()
+        });
+        rows.sort_unstable_by(|a, b| a.client.as_bytes().cmp(b.client.as_bytes()));
+        if let Some(limit) = limit {
+            rows.truncate(limit);
+        }
+        Ok(rows)
+    }
+
+    /// `HISTORY client [FOR d] [FROM a TO b]`: the client's transitions in
+    /// `(time, seq)` order, every deployment unless one is given.
+    pub fn client_history(
+        &self,
+        client: ClientId,
+        deployment: Option<DeploymentId>,
+        range: Option<(Timestamp, Timestamp)>,
+    ) -> Result<Vec<HistoryRow>> {
+        let (lo, hi) = match range {
+            Some((from, to)) => {
+                if from >= to {
+                    return Ok(Vec::new());
+                }
+                (from, last_ms(to))
+            }
+            None => (Timestamp::MIN, Timestamp::MAX),
+        };
+        let mut rows: Vec<TransitionRow> = Vec::new();
+        for run in self.all_runs() {
+            if !overlaps(run.as_ref(), lo, hi) {
+                continue;
+            }
+            let n = run.scan_transitions(lo, hi, &mut |chunk| {
+                self.check_cancel()?;
+                rows.extend(
+                    chunk
+                        .iter()
+                        .filter(|r| r.client == client && deployment.is_none_or(|d| d == r.deployment)),
+                );
+                Ok(())
+            })?;
+            self.count_scan(n);
+        }
+        rows.sort_unstable_by_key(|r| (r.time, r.seq));
+        Ok(rows
+            .into_iter()
+            .map(|r| HistoryRow {
+                time: r.time,
+                deployment: self.parts.deployments.name(r.deployment.0).unwrap_or_default(),
+                state: r.state,
+                error: r.error,
+            })
+            .collect())
+    }
+
+    /// Counts and sizes of the store.
+    pub fn stats(&self) -> StoreStats {
+        let mut s = StoreStats {
+            clients: self.parts.clients.len() as u64,
+            collections: self.parts.collections.len() as u64,
+            deployments: self.parts.deployments.len() as u64,
+            segments: self.parts.segment_count,
+            memtable_rows: self.parts.memtable_rows,
+            bytes_on_disk: self.parts.bytes_on_disk,
+            ..StoreStats::default()
+        };
+        for run in self.all_runs() {
+            s.transitions += run.transition_count();
+            s.membership_changes += run.membership_count();
+            if let Some((lo, hi)) = run.transition_bounds() {
+                s.time_range = Some(match s.time_range {
+                    None => (lo, hi),
+                    Some((a, b)) => (a.min(lo), b.max(hi)),
+                });
+            }
+        }
+        s
+    }
+}
+
+fn overlaps(run: &dyn Run, lo: Timestamp, hi: Timestamp) -> bool {
+    match run.transition_bounds() {
+        Some((a, b)) => a <= hi && b >= lo,
+        None => false,
+    }
+}

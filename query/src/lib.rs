@@ -1,0 +1,2 @@
+//! rollcall-query: RQL parsed with nom, run on an engine snapshot.
+#![forbid(unsafe_code)]
