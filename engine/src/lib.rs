@@ -38,6 +38,7 @@ mod model;
 mod run;
 mod snapshot;
 mod store;
+mod timefmt;
 
 pub use batch::Batch;
 pub use error::{Error, Result};
@@ -47,3 +48,4 @@ pub use model::{
 };
 pub use snapshot::{ClientStateRow, ErrorBucket, HistoryRow, MAX_POINTS, ProbeReport, Snapshot, StoreStats};
 pub use store::{AppendReport, CompactReport, Options, Store, Transaction};
+pub use timefmt::TimeParseError;

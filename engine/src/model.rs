@@ -53,6 +53,43 @@ pub struct CollectionId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ErrorCode(pub u32);
 
+impl ErrorCode {
+    /// Parses `0x`-prefixed hex (`0x80070005`) or decimal (`2147942405`).
+    /// Negative decimals are read as their 32-bit two's complement
+    /// (`-2147024891` is `0x80070005`), as Windows tools often print them.
+    ///
+    /// ```
+    /// use rollcall_engine::ErrorCode;
+    /// assert_eq!(ErrorCode::parse("0x80070005"), Some(ErrorCode(0x80070005)));
+    /// assert_eq!(ErrorCode::parse("2147942405"), Some(ErrorCode(0x80070005)));
+    /// assert_eq!(ErrorCode::parse("-2147024891"), Some(ErrorCode(0x80070005)));
+    /// assert_eq!(ErrorCode::parse("0x1_0000_0000"), None);
+    /// ```
+    pub fn parse(text: &str) -> Option<ErrorCode> {
+        let t = text.trim();
+        if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+            if hex.is_empty() || hex.len() > 8 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            return u32::from_str_radix(hex, 16).ok().map(ErrorCode);
+        }
+        if let Some(neg) = t.strip_prefix('-') {
+            if neg.is_empty() || !neg.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            return neg
+                .parse::<i64>()
+                .ok()
+                .filter(|v| *v <= 1 << 31)
+                .map(|v| ErrorCode((-v) as i32 as u32));
+        }
+        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        t.parse::<u32>().ok().map(ErrorCode)
+    }
+}
+
 impl fmt::Display for ErrorCode {
     /// `0x` and eight lowercase hex digits, as SPEC.md section 4 prints codes.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
