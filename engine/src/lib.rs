@@ -30,6 +30,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 mod batch;
+mod bytes;
 mod checkpoint;
 mod compaction;
 mod dict;
