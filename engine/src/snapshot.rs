@@ -359,6 +359,55 @@ impl Snapshot {
         });
     }
 
+    /// The name of a deployment id.
+    pub fn deployment_name(&self, id: DeploymentId) -> Option<String> {
+        self.parts.deployments.name(id.0)
+    }
+
+    /// The name of a collection id.
+    pub fn collection_name(&self, id: CollectionId) -> Option<String> {
+        self.parts.collections.name(id.0)
+    }
+
+    /// Visits every stored transition with `lo <= time <= hi`, in chunks.
+    /// Each run is visited in `(time, seq)` order, but runs may overlap in
+    /// time: sort by `(time, seq)` if a global order is needed. For exports
+    /// and tools; queries have typed functions.
+    pub fn for_each_transition(
+        &self,
+        lo: Timestamp,
+        hi: Timestamp,
+        mut f: impl FnMut(&[TransitionRow]) -> Result<()>,
+    ) -> Result<()> {
+        for run in self.all_runs() {
+            if !overlaps(run.as_ref(), lo, hi) {
+                continue;
+            }
+            let n = run.scan_transitions(lo, hi, &mut |rows| {
+                self.check_cancel()?;
+                f(rows)
+            })?;
+            self.count_scan(n);
+        }
+        Ok(())
+    }
+
+    /// Visits every stored membership change, in chunks (per run, per
+    /// collection in `(time, seq)` order).
+    pub fn for_each_membership(&self, mut f: impl FnMut(&[MembershipRow]) -> Result<()>) -> Result<()> {
+        for run in self.all_runs() {
+            if run.membership_count() == 0 {
+                continue;
+            }
+            let n = run.scan_memberships(None, Timestamp::MAX, &mut |rows| {
+                self.check_cancel()?;
+                f(rows)
+            })?;
+            self.count_scan(n);
+        }
+        Ok(())
+    }
+
     /// Number of clients known to the snapshot.
     pub fn client_count(&self) -> usize {
         self.parts.clients.len()
