@@ -226,6 +226,7 @@ impl Store {
             segment_count: (self.base.len() + self.segments.len()) as u64,
             bytes_on_disk: self.all_runs().map(|r| r.bytes_on_disk()).sum(),
             memtable_rows: self.mem.rows as u64,
+            first_membership: Default::default(),
         })
     }
 

@@ -159,14 +159,16 @@ fn check_all(store: &Store, model: &Model) -> Result<(), TestCaseError> {
                     at
                 );
             }
-            let series = snap
-                .state_series(dep_id, coll_id, ts(2), ts(20), 5, Some(4))
-                .expect("series");
-            let want: Vec<_> = [2, 7, 12, 17]
-                .iter()
-                .map(|&t| (ts(t), model.state_counts(dep, *coll, t, Some(4))))
-                .collect();
-            prop_assert_eq!(series, want);
+            for stale in [None, Some(4)] {
+                let series = snap
+                    .state_series(dep_id, coll_id, ts(-1), ts(HORIZON + 2), 3, stale)
+                    .expect("series");
+                let want: Vec<_> = (-1..HORIZON + 2)
+                    .step_by(3)
+                    .map(|t| (ts(t), model.state_counts(dep, *coll, t, stale)))
+                    .collect();
+                prop_assert_eq!(series, want, "series {} {:?} stale {:?}", dep, coll, stale);
+            }
             let hist = snap
                 .failure_histogram(dep_id, coll_id, ts(0), ts(HORIZON), 5)
                 .expect("histogram");
