@@ -72,7 +72,6 @@ pub enum Error {
 }
 
 impl Error {
-    #[expect(dead_code, reason = "used by the storage layer, landing next")]
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
             op,
@@ -81,7 +80,6 @@ impl Error {
         }
     }
 
-    #[expect(dead_code, reason = "used by the storage layer, landing next")]
     pub(crate) fn corrupt(file: impl Into<PathBuf>, offset: u64, what: impl Into<String>) -> Error {
         Error::Corrupt {
             file: file.into(),

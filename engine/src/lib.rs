@@ -37,6 +37,7 @@ mod dict;
 mod error;
 mod model;
 mod run;
+mod segment;
 mod snapshot;
 mod store;
 mod timefmt;
