@@ -579,3 +579,67 @@ fn measure_columns() {
         println!("unit {unit}: bits/row time, seq, client, deployment, state, error: {bits:?}");
     }
 }
+
+#[test]
+#[ignore = "measurement, run by hand in --release"]
+fn measure_demo_like_checkpoints() {
+    let rows = demo_like_rows(1_000_000, 100_000, 1);
+    for interval in [250_000, 1_000_000, 2 << 20] {
+        let cps = crate::compaction::checkpoints_over(&rows, 100_000, 2, interval);
+        let bytes = crate::checkpoint::encode_checkpoints(&cps);
+        let started = std::time::Instant::now();
+        let back = crate::checkpoint::decode_checkpoints(&bytes, std::path::Path::new("x")).expect("decode");
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(back.len(), cps.len());
+        println!(
+            "interval {interval}: {} checkpoints, {} bytes, {:.3} bytes/transition, {:.2} bits/client/checkpoint, decode {:.1} ms",
+            cps.len(),
+            bytes.len(),
+            bytes.len() as f64 / rows.len() as f64,
+            bytes.len() as f64 * 8.0 / (cps.len() as f64 * 100_000.0),
+            secs * 1e3
+        );
+    }
+}
+
+#[test]
+#[ignore = "measurement, run by hand in --release"]
+fn measure_decode_parts() {
+    let rows = demo_like_rows(1_000_000, 100_000, 1);
+    let (file, _) = write(&rows, &[], BLOCK_ROWS);
+    let r = open(&file).expect("open");
+    r.verify().expect("verify");
+    let mut cols = Vec::new();
+    for chunk in rows.chunks(BLOCK_ROWS) {
+        let mut buf = Vec::new();
+        encode_column(
+            &chunk.iter().map(|r| u64::from(r.client.0)).collect::<Vec<_>>(),
+            &mut buf,
+        );
+        cols.push((buf, chunk.len()));
+    }
+    let mut out = Vec::new();
+    let started = std::time::Instant::now();
+    let mut sum = 0u64;
+    for _ in 0..10 {
+        for (buf, n) in &cols {
+            let (c, _) = columns::Column::parse(buf, *n).expect("parse");
+            c.decode(&mut out);
+            sum = sum.wrapping_add(out[0]);
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "client column alone: {:.1} M values/s ({sum})",
+        10.0 * rows.len() as f64 / secs / 1e6
+    );
+    let started = std::time::Instant::now();
+    let mut n = 0;
+    for _ in 0..40 {
+        n += r
+            .scan_transitions(Timestamp::MIN, Timestamp::MAX, &mut |_| Ok(()))
+            .expect("scan");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("full rows: {:.1} M rows/s", n as f64 / secs / 1e6);
+}
