@@ -643,3 +643,28 @@ fn measure_decode_parts() {
     let secs = started.elapsed().as_secs_f64();
     println!("full rows: {:.1} M rows/s", n as f64 / secs / 1e6);
 }
+
+#[test]
+fn reader_is_shareable_across_threads() {
+    fn shareable<T: Send + Sync + std::fmt::Debug>() {}
+    shareable::<SegmentReader>();
+    let rows = demo_like_rows(20_000, 500, 1);
+    let (file, _) = write(&rows, &[], 512);
+    let r = std::sync::Arc::new(open(&file).expect("open"));
+    let handles: Vec<_> = (0..4)
+        .map(|k| {
+            let r = r.clone();
+            let rows = rows.clone();
+            std::thread::spawn(move || {
+                // Every thread probes and scans; the probe cache is shared.
+                for x in rows.iter().skip(k).step_by(97) {
+                    assert!(r.contains_transition(&x.identity()).expect("probe"));
+                }
+                assert_eq!(scan(r.as_ref(), i64::MIN, i64::MAX), rows);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("thread");
+    }
+}
