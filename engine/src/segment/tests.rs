@@ -457,8 +457,13 @@ impl Mix {
 /// over 90 days, six states, ~5% failed with a skewed mix of ten codes,
 /// ~2% arriving late (a later seq than their time order suggests).
 pub(crate) fn demo_like_rows(n: usize, clients: u32, time_unit_ms: i64) -> Vec<TransitionRow> {
+    demo_like_rows_over(n, clients, time_unit_ms, 90)
+}
+
+/// [`demo_like_rows`] over `days` days.
+fn demo_like_rows_over(n: usize, clients: u32, time_unit_ms: i64, days: i64) -> Vec<TransitionRow> {
     let mut rng = Mix(42);
-    let span = 90 * 86_400_000i64 / time_unit_ms;
+    let span = days * 86_400_000i64 / time_unit_ms;
     let start = 1_735_689_600_000i64; // 2025-01-01
     let codes = [
         0x8007_0005u32,
@@ -743,4 +748,19 @@ fn committed_v1_checkpoints_still_read() {
     let committed = include_bytes!("../../test_data/format/checkpoints-v1.ckp").to_vec();
     assert_eq!(decode_checkpoints(&committed, &path).expect("decode v1"), cps);
     assert!(written == committed, "the checkpoint encoder's output changed");
+}
+
+/// The density of 50M transitions of 1M clients over 90 days, on a tenth of
+/// the days: 5M rows, 1M clients, 9 days.
+#[test]
+#[ignore = "measurement, run by hand in --release"]
+fn measure_target_density() {
+    for (unit, label) in [(1, "ms"), (1_000, "s")] {
+        let rows = demo_like_rows_over(5_000_000, 1_000_000, unit, 9);
+        let (file, summary) = write(&rows, &[], BLOCK_ROWS);
+        println!(
+            "target density, times in {label}: {:.3} bytes/transition",
+            file.len() as f64 / summary.transitions as f64
+        );
+    }
 }
