@@ -12,6 +12,8 @@
 //!   index entry before a single row reaches a sink.
 
 use std::fmt;
+
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -137,10 +139,13 @@ const NO_MEMBERSHIP: MembershipRow = MembershipRow {
     change: Change::Join,
 };
 
+/// One decode buffer per column.
+type Values = [Vec<u64>; TRANSITION_COLUMNS];
+
 /// Reusable decode buffers of one scan.
 #[derive(Default)]
 struct Scratch {
-    values: Vec<u64>,
+    values: Values,
     transitions: Vec<TransitionRow>,
     memberships: Vec<MembershipRow>,
 }
@@ -320,7 +325,7 @@ impl SegmentReader {
         &self,
         section: Section,
         i: usize,
-        values: &mut Vec<u64>,
+        values: &mut Values,
         rows: &mut Vec<TransitionRow>,
     ) -> Result<()> {
         let bytes = self.block_bytes(section, i, false)?;
@@ -340,49 +345,51 @@ impl SegmentReader {
         if at != bytes.len() {
             return Err(bad_block("bytes left after the last column"));
         }
-        rows.clear();
-        rows.resize(n, NO_ROW);
-        let mut bad = false;
-        cols[0].decode(values);
-        for (r, &v) in rows.iter_mut().zip(values.iter()) {
-            r.time = Timestamp(v as i64);
-        }
-        cols[1].decode(values);
-        for (r, &v) in rows.iter_mut().zip(values.iter()) {
-            r.seq = Seq(v);
-        }
-        cols[2].decode(values);
-        for (r, &v) in rows.iter_mut().zip(values.iter()) {
-            r.client = ClientId(u32_value(v, &mut bad));
-        }
-        cols[3].decode(values);
-        for (r, &v) in rows.iter_mut().zip(values.iter()) {
-            r.deployment = DeploymentId(u32_value(v, &mut bad));
-        }
-        cols[4].decode(values);
-        for (r, &v) in rows.iter_mut().zip(values.iter()) {
-            bad |= v >= State::ALL.len() as u64;
-            r.state = State::ALL[(v as usize).min(State::ALL.len() - 1)];
-        }
-        cols[5].decode(values);
-        let last_code = self.errors.len() - 1;
-        for (r, &v) in rows.iter_mut().zip(values.iter()) {
-            bad |= v > last_code as u64;
-            r.error = self.errors[(v as usize).min(last_code)];
-        }
+        let [t, sq, cl, dp, st, er] = values;
+        cols[0].decode(t);
+        cols[1].decode(sq);
+        cols[2].decode(cl);
+        cols[3].decode(dp);
+        cols[4].decode(st);
+        cols[5].decode(er);
+        // Range checks first, branch-free, so the assembly below cannot fail.
+        let max_id = u64::from(u32::MAX);
+        let errors = &self.errors;
+        let bad = cl.iter().chain(dp.iter()).fold(false, |b, &v| b | (v > max_id))
+            | st.iter().fold(false, |b, &v| b | (v >= State::ALL.len() as u64))
+            | er.iter().fold(false, |b, &v| b | (v >= errors.len() as u64));
         if bad {
             return Err(bad_block("id, state or error index out of range"));
         }
-        let ordered = rows
+        let ordered = t
             .windows(2)
-            .all(|w| (w[0].time, w[0].seq) < (w[1].time, w[1].seq));
-        let bounds = rows.first().map(|r| r.time.0) == Some(m.first_time)
-            && rows.last().map(|r| r.time.0) == Some(m.last_time);
+            .zip(sq.windows(2))
+            .all(|(a, b)| (a[0] as i64, b[0]) < (a[1] as i64, b[1]));
+        let bounds = t.first().map(|&v| v as i64) == Some(m.first_time)
+            && t.last().map(|&v| v as i64) == Some(m.last_time);
         if !ordered || !bounds {
             return Err(bad_block(
                 "rows out of (time, seq) order or disagreeing with the block index",
             ));
         }
+        const STATES: [State; 6] = State::ALL;
+        rows.clear();
+        rows.extend(
+            t.iter()
+                .zip(sq.iter())
+                .zip(cl.iter())
+                .zip(dp.iter())
+                .zip(st.iter())
+                .zip(er.iter())
+                .map(|(((((&t, &s), &c), &d), &st), &e)| TransitionRow {
+                    time: Timestamp(t as i64),
+                    seq: Seq(s),
+                    client: ClientId(c as u32),
+                    deployment: DeploymentId(d as u32),
+                    state: STATES[(st as usize).min(5)],
+                    error: errors.get(e as usize).copied().flatten(),
+                }),
+        );
         if section == Section::Failures && rows.iter().any(|r| r.state != State::Failed) {
             return Err(bad_block("a row of the failures section is not Failed"));
         }
@@ -390,12 +397,7 @@ impl SegmentReader {
     }
 
     /// Decodes membership block `i` into `rows`.
-    fn decode_memberships(
-        &self,
-        i: usize,
-        values: &mut Vec<u64>,
-        rows: &mut Vec<MembershipRow>,
-    ) -> Result<()> {
+    fn decode_memberships(&self, i: usize, values: &mut Values, rows: &mut Vec<MembershipRow>) -> Result<()> {
         let bytes = self.block_bytes(Section::Memberships, i, false)?;
         let Some(m) = self.membership_blocks.get(i) else {
             return Err(self.corrupt(0, "block index out of range"));
@@ -415,6 +417,7 @@ impl SegmentReader {
         }
         rows.clear();
         rows.resize(n, NO_MEMBERSHIP);
+        let values = &mut values[0];
         let mut bad = false;
         cols[0].decode(values);
         for (r, &v) in rows.iter_mut().zip(values.iter()) {
@@ -465,14 +468,9 @@ impl SegmentReader {
         }
         let blocks = self.blocks(section);
         let start = blocks.partition_point(|m| m.last_time < lo.0);
-        let mut s = Scratch::default();
-        let mut n = 0u64;
-        for (i, m) in blocks.iter().enumerate().skip(start) {
-            if m.first_time > hi.0 {
-                break;
-            }
-            self.decode_transitions(section, i, &mut s.values, &mut s.transitions)?;
-            let rows = &s.transitions;
+        let end = blocks.partition_point(|m| m.first_time <= hi.0).max(start);
+        // Each row passed on lies in [lo, hi]; only the edge blocks need cutting.
+        let deliver = |m: &BlockMeta, rows: &[TransitionRow], sink: &mut TransitionSink<'_>| -> Result<u64> {
             let a = if m.first_time >= lo.0 {
                 0
             } else {
@@ -483,10 +481,43 @@ impl SegmentReader {
             } else {
                 rows.partition_point(|r| r.time <= hi)
             };
-            if let Some(slice) = rows.get(a..b).filter(|s| !s.is_empty()) {
-                sink(slice)?;
-                n += slice.len() as u64;
+            match rows.get(a..b).filter(|s| !s.is_empty()) {
+                Some(slice) => {
+                    sink(slice)?;
+                    Ok(slice.len() as u64)
+                }
+                None => Ok(0),
             }
+        };
+        let mut n = 0u64;
+        if end - start <= 2 {
+            let mut s = Scratch::default();
+            for (i, m) in blocks.iter().enumerate().take(end).skip(start) {
+                self.decode_transitions(section, i, &mut s.values, &mut s.transitions)?;
+                n += deliver(m, &s.transitions, sink)?;
+            }
+            return Ok(n);
+        }
+        // Long scans decode a window of blocks in parallel, then hand them to
+        // the sink in order; the buffers are reused from window to window.
+        let window = (2 * rayon::current_num_threads()).clamp(2, 16);
+        let mut bufs: Vec<(Values, Vec<TransitionRow>)> =
+            (0..window.min(end - start)).map(|_| Default::default()).collect();
+        let mut i = start;
+        while i < end {
+            let j = (i + window).min(end);
+            let decoded: Vec<Result<()>> = bufs[..j - i]
+                .par_iter_mut()
+                .enumerate()
+                .map(|(k, (values, rows))| self.decode_transitions(section, i + k, values, rows))
+                .collect();
+            for (k, result) in decoded.into_iter().enumerate() {
+                result?;
+                if let (Some(m), Some((_, rows))) = (blocks.get(i + k), bufs.get(k)) {
+                    n += deliver(m, rows, sink)?;
+                }
+            }
+            i = j;
         }
         Ok(n)
     }
@@ -513,7 +544,7 @@ impl SegmentReader {
                 return Ok(f(rows));
             }
             let mut rows = guard.take().map(|(_, r)| r).unwrap_or_default();
-            let mut values = Vec::new();
+            let mut values = Values::default();
             self.decode_transitions(Section::Transitions, i, &mut values, &mut rows)?;
             let out = f(&rows);
             *guard = Some((i, rows));
@@ -533,7 +564,7 @@ impl SegmentReader {
                 return Ok(f(rows));
             }
             let mut rows = guard.take().map(|(_, r)| r).unwrap_or_default();
-            let mut values = Vec::new();
+            let mut values = Values::default();
             self.decode_memberships(i, &mut values, &mut rows)?;
             let out = f(&rows);
             *guard = Some((i, rows));
