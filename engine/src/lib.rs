@@ -40,7 +40,7 @@ mod error;
 mod manifest;
 mod model;
 mod run;
-mod segment_stub;
+mod segment;
 mod snapshot;
 mod storage;
 mod store;

@@ -12,7 +12,7 @@ use super::open::{orphans, read_checkpoints};
 use crate::dict_file::{self, DICT_FILE};
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, seg_name};
-use crate::segment_stub::SegmentReader;
+use crate::segment::SegmentReader;
 use crate::storage::{Storage, io_err};
 use crate::wal;
 

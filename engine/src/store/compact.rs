@@ -23,12 +23,12 @@ use std::sync::Arc;
 use super::files::{SegmentBuild, SegmentFile};
 use super::{CompactReport, Store};
 use crate::checkpoint::Checkpoint;
+use crate::checkpoint::encode_checkpoints;
 use crate::compaction::CheckpointBuilder;
 use crate::error::Result;
 use crate::manifest::{FileRef, ckpt_name};
 use crate::model::{DeploymentId, MembershipRow, Timestamp, TransitionRow};
 use crate::run::Run;
-use crate::segment_stub::encode_checkpoints;
 use crate::storage::write_sealed;
 
 /// Most rows a compaction window aims to hold in memory.

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{FileRef, seg_name};
 use crate::model::{CollectionId, MembershipKey, MembershipRow, Timestamp, TransitionKey, TransitionRow};
 use crate::run::{MembershipSink, Run, TransitionSink};
-use crate::segment_stub::{SegmentReader, SegmentWriter};
+use crate::segment::{SegmentReader, SegmentWriter};
 use crate::storage::{Storage, StorageFile, io_err, seal};
 
 /// A sealed segment file, mapped, with its name.

@@ -17,12 +17,12 @@ use std::sync::Arc;
 use super::files::SegmentFile;
 use super::{MemTable, Store, logs_from};
 use crate::checkpoint::Checkpoint;
+use crate::checkpoint::decode_checkpoints;
 use crate::dict::Dict;
 use crate::dict_file::{self, DICT_FILE, NameKind};
 use crate::error::{Error, Result};
 use crate::manifest::{CKPT_DIR, MANIFEST, Manifest, SEG_DIR, WAL_DIR, ckpt_name, log_name, parse_number};
 use crate::model::{MembershipRow, TransitionRow, limits};
-use crate::segment_stub::decode_checkpoints;
 use crate::storage::{LockFailure, LockGuard, Storage, io_err, is_not_found, write_sealed};
 use crate::wal::{self, LOG_HEADER, TornTail, WalWriter};
 
