@@ -777,7 +777,11 @@ fn check_order(from: &TimeExpr, to: &TimeExpr) -> Result<(), Box<ErrorKind>> {
     if a >= b {
         return Err(invalid(
             from.span().to(to.span()),
-            format!("FROM {from} is not before TO {to}"),
+            format!(
+                "FROM {} is not before TO {}",
+                clip(&from.to_string()),
+                clip(&to.to_string())
+            ),
             Some("ranges are half-open, [FROM, TO): FROM must be earlier than TO"),
         ));
     }
@@ -785,7 +789,7 @@ fn check_order(from: &TimeExpr, to: &TimeExpr) -> Result<(), Box<ErrorKind>> {
 }
 
 fn clip(s: &str) -> String {
-    const MAX: usize = 24;
+    const MAX: usize = 40;
     if s.chars().count() > MAX {
         format!("{}...", s.chars().take(MAX).collect::<String>())
     } else {
