@@ -586,11 +586,11 @@ impl Fleet {
             }
         };
         sim.tracks[0].set(t, Action::Start);
-        if p.pilot {
-            if let Some(r) = (0..self.revisions.len()).find(|&r| self.pilot_release(r, c) > p.enroll) {
-                sim.tracks[1].rev = r as u8;
-                sim.tracks[1].set(self.pilot_release(r, c), Action::Start);
-            }
+        if p.pilot
+            && let Some(r) = (0..self.revisions.len()).find(|&r| self.pilot_release(r, c) > p.enroll)
+        {
+            sim.tracks[1].rev = r as u8;
+            sim.tracks[1].set(self.pilot_release(r, c), Action::Start);
         }
     }
 

@@ -339,7 +339,7 @@ mod tests {
 
     #[test]
     fn completes_keywords_in_the_typed_case() {
-        assert_eq!(complete("sta").1, vec!["states", "state", "stale", "stats"]);
+        assert_eq!(complete("sta").1, vec!["states", "stale", "state", "stats"]);
         assert!(complete("STATES IN Pilot A").1.contains(&"AT".to_owned()));
         assert_eq!(complete("CLIENTS AT NOW WHERE STATE = Fa").1, vec!["FAILURES", "Failed"]);
     }
