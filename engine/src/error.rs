@@ -60,6 +60,10 @@ pub enum Error {
     /// writes until reopened, because it cannot prove what reached the disk.
     #[error("store is read-only after an earlier write failure ({0}); reopen it to recover")]
     Poisoned(String),
+    /// A transaction hit an error earlier (for example while checking a row
+    /// against a damaged segment) and can only be dropped.
+    #[error("transaction abandoned after an earlier error ({0}); start a new one")]
+    Aborted(String),
     /// A write was attempted through a read-only handle.
     #[error("store was opened read-only")]
     ReadOnly,
@@ -72,7 +76,6 @@ pub enum Error {
 }
 
 impl Error {
-    #[expect(dead_code, reason = "used by the storage layer, landing next")]
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
             op,
@@ -81,7 +84,6 @@ impl Error {
         }
     }
 
-    #[expect(dead_code, reason = "used by the storage layer, landing next")]
     pub(crate) fn corrupt(file: impl Into<PathBuf>, offset: u64, what: impl Into<String>) -> Error {
         Error::Corrupt {
             file: file.into(),

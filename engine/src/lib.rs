@@ -32,14 +32,20 @@
 mod batch;
 mod bytes;
 mod checkpoint;
+mod codec;
 mod compaction;
 mod dict;
+mod dict_file;
 mod error;
+mod manifest;
 mod model;
 mod run;
+mod segment;
 mod snapshot;
+mod storage;
 mod store;
 mod timefmt;
+mod wal;
 
 pub use batch::Batch;
 pub use error::{Error, Result};
@@ -48,5 +54,6 @@ pub use model::{
     StateCounts, Timestamp, TransitionKey, TransitionRow, limits,
 };
 pub use snapshot::{ClientStateRow, ErrorBucket, HistoryRow, MAX_POINTS, ProbeReport, Snapshot, StoreStats};
-pub use store::{AppendReport, CompactReport, Options, Store, Transaction};
+pub use storage::faulty::{Crash, DiskOp, Fault, FaultyDisk, IoFault};
+pub use store::{AppendReport, CheckReport, CompactReport, Damage, Options, Store, Transaction};
 pub use timefmt::TimeParseError;

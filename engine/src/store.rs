@@ -1,29 +1,53 @@
 //! [`Store`]: the single writer of a store directory — append, flush,
-//! compact — and the source of [`Snapshot`]s.
+//! compact — and the source of [`Snapshot`]s; it wires the write-ahead log,
+//! segment files, the dictionary file and the manifest together.
 //!
 //! Invariants:
-//! * a batch is visible to snapshots only after it is durable (or, for an
-//!   in-memory store, after `commit` returns), and then whole;
+//! * a batch is visible to snapshots only after it is durable (its log
+//!   records fsynced, or the manifest naming its segments renamed into place
+//!   and the directory fsynced), and then whole;
 //! * stored rows hold no exact duplicates: every row is checked against the
-//!   memtable, the segments and the rest of its transaction before it gets a
-//!   `seq`;
+//!   memtable, the segments, the staged segments and the rest of its
+//!   transaction before it gets a `seq`;
 //! * every `seq` of a delta run is greater than every `seq` of the base (a
-//!   compaction first flushes the memtable and then takes every segment).
+//!   compaction first flushes the memtable and then takes every delta
+//!   segment);
+//! * after any failed write, fsync, rename or directory fsync the store is
+//!   poisoned: it refuses writes until reopened, because it cannot prove what
+//!   reached the disk. Reopening recovers from the files alone;
+//! * a file is deleted only after a durable manifest stops naming it and no
+//!   snapshot of this process still reads it.
+//!
+//! The sync protocol, step by step, is in `docs/durability.md`.
+
+mod bloom;
+mod check;
+mod compact;
+mod files;
+mod open;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::batch::Batch;
 use crate::checkpoint::Checkpoint;
-use crate::compaction::checkpoints_over;
 use crate::dict::Dict;
+use crate::dict_file::{self, DICT_FILE, NameKind};
 use crate::error::{Error, Result};
+use crate::manifest::{Manifest, WAL_DIR, log_name, parse_number};
 use crate::model::{
     ClientId, CollectionId, DeploymentId, MembershipKey, MembershipRow, Seq, TransitionKey, TransitionRow,
 };
 use crate::run::{MemRun, Run};
-use crate::snapshot::{Snapshot, SnapshotParts};
+use crate::snapshot::{Snapshot, SnapshotParts, StoreStats};
+use crate::storage::faulty::FaultyDisk;
+use crate::storage::file::FileStorage;
+use crate::storage::{LockGuard, Storage, io_err};
+use crate::wal::{self, WalWriter};
+pub use check::{CheckReport, Damage};
+use files::SegmentFile;
 
 /// Tuning knobs of a store.
 #[derive(Debug, Clone)]
@@ -31,10 +55,19 @@ pub struct Options {
     /// Rows kept in memory (and the write-ahead log) before a flush writes
     /// them to a segment.
     pub memtable_max_rows: usize,
-    /// Base rows between two checkpoints.
+    /// Base rows between two checkpoints; compaction also cuts base segments
+    /// at this size (at a time boundary).
     pub checkpoint_interval_rows: usize,
-    /// Flush automatically when the memtable is full.
+    /// Flush automatically when the memtable is full (checked when a
+    /// transaction begins).
     pub auto_flush: bool,
+    /// Rows a transaction buffers in memory before it spills them to a staged
+    /// segment file; a transaction that spilled commits through the manifest
+    /// instead of the write-ahead log, so any number of rows fits in bounded
+    /// memory.
+    pub txn_spill_rows: usize,
+    /// Read sealed files through a memory map (else read them into memory).
+    pub mmap: bool,
 }
 
 impl Default for Options {
@@ -43,6 +76,8 @@ impl Default for Options {
             memtable_max_rows: 1 << 20,
             checkpoint_interval_rows: 2 << 20,
             auto_flush: true,
+            txn_spill_rows: 1 << 20,
+            mmap: true,
         }
     }
 }
@@ -88,6 +123,31 @@ struct MemTable {
     membership_keys: HashSet<MembershipKey>,
 }
 
+impl MemTable {
+    fn install(&mut self, transitions: Vec<TransitionRow>, memberships: Vec<MembershipRow>) {
+        if transitions.is_empty() && memberships.is_empty() {
+            return;
+        }
+        self.transition_keys
+            .extend(transitions.iter().map(|r| r.identity()));
+        self.membership_keys
+            .extend(memberships.iter().map(|r| r.identity()));
+        self.rows += transitions.len() + memberships.len();
+        self.chunks.push(Arc::new(MemRun::new(transitions, memberships)));
+        // Merge neighbours of similar size (a binary counter): O(log n) chunks
+        // and O(n log n) merge work however small the appends are.
+        while let [.., a, b] = self.chunks.as_slice() {
+            let size = |r: &MemRun| r.transitions().len() + r.memberships().len();
+            if size(a) > 2 * size(b) {
+                break;
+            }
+            let merged = MemRun::merge([a.as_ref(), b.as_ref()]);
+            self.chunks.truncate(self.chunks.len() - 2);
+            self.chunks.push(Arc::new(merged));
+        }
+    }
+}
+
 /// A rollcall store opened for writing (or read-only).
 ///
 /// ```
@@ -98,6 +158,9 @@ struct MemTable {
 /// batch.push_membership(Timestamp(0), "PC-1", "All Desktops", Change::Join)?;
 /// batch.push_transition(Timestamp(10), "PC-1", "production", State::Failed, None)?;
 /// store.append(&batch)?;
+/// drop(store);
+///
+/// let store = Store::open(dir.path(), Options::default())?;
 /// let snap = store.snapshot();
 /// let prod = snap.deployment_id("production").unwrap();
 /// let desktops = snap.collection_id("All Desktops");
@@ -107,73 +170,83 @@ struct MemTable {
 /// ```
 #[derive(Debug)]
 pub struct Store {
-    dir: PathBuf,
+    storage: Arc<dyn Storage>,
     opts: Options,
     read_only: bool,
+    _lock: Option<Box<dyn LockGuard>>,
+    manifest: Manifest,
+    wal: Option<WalWriter>,
+    /// Bytes of the logs being replayed or written.
+    wal_bytes: u64,
+    next_file: u64,
     clients: Dict,
     deployments: Dict,
     collections: Dict,
     next_seq: u64,
     mem: MemTable,
-    base: Vec<Arc<dyn Run>>,
+    base: Vec<Arc<SegmentFile>>,
+    delta: Vec<Arc<SegmentFile>>,
     checkpoints: Vec<Arc<Checkpoint>>,
-    segments: Vec<Arc<dyn Run>>,
     poisoned: Option<String>,
 }
 
 impl Store {
     /// Creates a new store in `dir` (which may exist but must hold no store).
     pub fn create(dir: impl AsRef<Path>, opts: Options) -> Result<Store> {
-        let dir = dir.as_ref().to_path_buf();
-        Ok(Store::empty(dir, opts, false))
+        let storage = Arc::new(FileStorage::new(dir.as_ref().to_path_buf(), opts.mmap));
+        open::open_writer(storage, opts, open::Mode::Create)
     }
 
-    /// Opens an existing store for writing.
+    /// Opens an existing store for writing, recovering from a crash if the
+    /// last writer did not close cleanly.
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Store> {
-        Store::create(dir, opts)
+        let storage = Arc::new(FileStorage::new(dir.as_ref().to_path_buf(), opts.mmap));
+        open::open_writer(storage, opts, open::Mode::Open)
     }
 
     /// Opens the store in `dir`, creating it when there is none.
     pub fn open_or_create(dir: impl AsRef<Path>, opts: Options) -> Result<Store> {
-        Store::create(dir, opts)
+        let storage = Arc::new(FileStorage::new(dir.as_ref().to_path_buf(), opts.mmap));
+        open::open_writer(storage, opts, open::Mode::OpenOrCreate)
     }
 
-    /// Opens an existing store read-only: no lock is taken, writes fail with
-    /// [`Error::ReadOnly`], and the view holds every batch acknowledged before
-    /// the open.
+    /// Opens an existing store read-only: no lock is taken, nothing is ever
+    /// written or truncated, writes fail with [`Error::ReadOnly`], and the
+    /// view holds every transaction committed before the open.
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Store> {
-        let mut s = Store::create(dir, Options::default())?;
-        s.read_only = true;
-        Ok(s)
+        let opts = Options::default();
+        let storage = Arc::new(FileStorage::new(dir.as_ref().to_path_buf(), opts.mmap));
+        open::open_read_only(storage, opts)
     }
 
-    fn empty(dir: PathBuf, opts: Options, read_only: bool) -> Store {
-        let deployments = Dict::default();
-        deployments.get_or_insert(crate::model::limits::DEFAULT_DEPLOYMENT);
-        Store {
-            dir,
-            opts,
-            read_only,
-            clients: Dict::default(),
-            deployments,
-            collections: Dict::default(),
-            next_seq: 1,
-            mem: MemTable::default(),
-            base: Vec::new(),
-            checkpoints: Vec::new(),
-            segments: Vec::new(),
-            poisoned: None,
-        }
+    /// [`Store::create`] on a simulated [`FaultyDisk`] (for tests).
+    pub fn create_on(disk: &FaultyDisk, opts: Options) -> Result<Store> {
+        open::open_writer(disk.handle(), opts, open::Mode::Create)
+    }
+
+    /// [`Store::open`] on a simulated [`FaultyDisk`] (for tests).
+    pub fn open_on(disk: &FaultyDisk, opts: Options) -> Result<Store> {
+        open::open_writer(disk.handle(), opts, open::Mode::Open)
+    }
+
+    /// [`Store::open_read_only`] on a simulated [`FaultyDisk`] (for tests).
+    pub fn open_read_only_on(disk: &FaultyDisk) -> Result<Store> {
+        open::open_read_only(disk.handle(), Options::default())
     }
 
     /// The store directory.
     pub fn path(&self) -> &Path {
-        &self.dir
+        self.storage.root()
     }
 
     /// True when opened with [`Store::open_read_only`].
     pub fn is_read_only(&self) -> bool {
         self.read_only
+    }
+
+    /// Why the store refuses writes, when an earlier write failed.
+    pub fn poisoned(&self) -> Option<&str> {
+        self.poisoned.as_deref()
     }
 
     fn check_writable(&self) -> Result<()> {
@@ -184,6 +257,47 @@ impl Store {
             return Err(Error::Poisoned(why.clone()));
         }
         Ok(())
+    }
+
+    fn poison(&mut self, e: &Error) {
+        if self.poisoned.is_none() {
+            self.poisoned = Some(e.to_string());
+        }
+    }
+
+    /// Runs a step that writes to disk, poisoning the store when it fails.
+    fn guarded<T>(&mut self, step: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        let r = step(self);
+        if let Err(e) = &r {
+            self.poison(e);
+        }
+        r
+    }
+
+    fn dict(&self, kind: NameKind) -> &Dict {
+        match kind {
+            NameKind::Client => &self.clients,
+            NameKind::Deployment => &self.deployments,
+            NameKind::Collection => &self.collections,
+        }
+    }
+
+    fn dict_lens(&self) -> [usize; 3] {
+        NameKind::ALL.map(|k| self.dict(k).len())
+    }
+
+    /// Dictionary entries with ids at or above `marks` (per kind).
+    fn names_since(&self, marks: [usize; 3]) -> Vec<(NameKind, u32, String)> {
+        let mut out = Vec::new();
+        for kind in NameKind::ALL {
+            let view = self.dict(kind).view();
+            for id in marks[kind.index()]..view.len() {
+                if let Some(name) = view.name(id as u32) {
+                    out.push((kind, id as u32, name));
+                }
+            }
+        }
+        out
     }
 
     /// Appends one batch as one transaction: all of it is stored (less exact
@@ -199,100 +313,181 @@ impl Store {
     /// transaction abandons it.
     pub fn begin(&mut self) -> Result<Transaction<'_>> {
         self.check_writable()?;
+        if self.opts.auto_flush && self.mem.rows >= self.opts.memtable_max_rows {
+            self.flush()?;
+        }
         Ok(Transaction {
-            marks: (self.clients.len(), self.deployments.len(), self.collections.len()),
+            marks: self.dict_lens(),
             seq_mark: self.next_seq,
             store: self,
             transitions: Vec::new(),
             memberships: Vec::new(),
             transition_keys: HashSet::new(),
             membership_keys: HashSet::new(),
+            staged: Vec::new(),
             report: AppendReport::default(),
+            failed: None,
             done: false,
         })
     }
 
     /// A consistent read view of everything acknowledged so far.
     pub fn snapshot(&self) -> Snapshot {
-        let mut delta: Vec<Arc<dyn Run>> = self.segments.clone();
+        let mut delta: Vec<Arc<dyn Run>> = self.delta.iter().map(|s| s.clone() as Arc<dyn Run>).collect();
         delta.extend(self.mem.chunks.iter().map(|c| c.clone() as Arc<dyn Run>));
         Snapshot::new(SnapshotParts {
             clients: self.clients.view(),
             deployments: self.deployments.view(),
             collections: self.collections.view(),
-            base: self.base.clone(),
+            base: self.base.iter().map(|s| s.clone() as Arc<dyn Run>).collect(),
             checkpoints: self.checkpoints.clone(),
             delta,
-            segment_count: (self.base.len() + self.segments.len()) as u64,
-            bytes_on_disk: self.all_runs().map(|r| r.bytes_on_disk()).sum(),
+            segment_count: (self.base.len() + self.delta.len()) as u64,
+            bytes_on_disk: self.bytes_on_disk(),
             memtable_rows: self.mem.rows as u64,
         })
     }
 
-    fn all_runs(&self) -> impl Iterator<Item = &Arc<dyn Run>> {
-        self.base.iter().chain(self.segments.iter())
+    /// Counts and sizes of the store (as [`Snapshot::stats`] of a fresh snapshot).
+    pub fn stats(&self) -> StoreStats {
+        self.snapshot().stats()
     }
 
-    /// Writes the memtable to a segment.
+    fn bytes_on_disk(&self) -> u64 {
+        let m = &self.manifest;
+        self.base
+            .iter()
+            .chain(self.delta.iter())
+            .map(|r| r.bytes_on_disk())
+            .sum::<u64>()
+            + m.checkpoints.map_or(0, |f| f.bytes)
+            + m.dict_bytes
+            + self.wal_bytes
+            + m.encode().len() as u64
+    }
+
+    /// Verifies every checksum of every file the manifest names (segments,
+    /// checkpoints, the dictionary, the write-ahead logs) and lists orphan
+    /// files. Damage is reported, not returned as an error.
+    pub fn check(&self) -> Result<CheckReport> {
+        Ok(check::check(&*self.storage, Some(&self.manifest)))
+    }
+
+    /// [`Store::check`] without opening the store first, so that damage that
+    /// would make opening fail (a bad manifest, a damaged log) is reported
+    /// too. Takes no lock and writes nothing.
+    pub fn check_dir(dir: impl AsRef<Path>) -> Result<CheckReport> {
+        let storage = FileStorage::new(dir.as_ref().to_path_buf(), true);
+        open::require_store(&storage)?;
+        Ok(check::check(&storage, None))
+    }
+
+    /// [`Store::check_dir`] on a simulated [`FaultyDisk`] (for tests).
+    pub fn check_on(disk: &FaultyDisk) -> Result<CheckReport> {
+        let storage = disk.handle();
+        open::require_store(&*storage)?;
+        Ok(check::check(&*storage, None))
+    }
+
+    /// Writes the memtable to a segment and starts a new write-ahead log.
     pub fn flush(&mut self) -> Result<()> {
         self.check_writable()?;
-        if self.mem.chunks.is_empty() {
+        if self.mem.rows == 0 {
             return Ok(());
         }
+        self.guarded(Store::flush_inner)
+    }
+
+    fn flush_inner(&mut self) -> Result<()> {
         let merged = MemRun::merge(self.mem.chunks.iter().map(|c| c.as_ref()));
-        self.segments.push(Arc::new(merged));
+        let number = self.next_file;
+        self.next_file += 1;
+        let seg = files::write_segment(
+            &self.storage,
+            number,
+            merged.transitions(),
+            merged.memberships().to_vec(),
+        )?;
+        drop(merged);
+        let (dict_bytes, dict_counts) = self.persist_dict()?;
+        let old_log = self.wal.as_ref().map_or(self.manifest.wal_start, |w| w.number());
+        let new_wal = WalWriter::create(&*self.storage, old_log + 1)?;
+        let mut m = self.manifest.clone();
+        m.generation += 1;
+        m.next_seq = self.next_seq;
+        m.next_file = self.next_file;
+        m.wal_start = new_wal.number();
+        m.dict_bytes = dict_bytes;
+        m.dict_counts = dict_counts;
+        m.delta.push(seg.file_ref());
+        m.write(&*self.storage)?;
+        // Committed: from here on nothing may fail the flush.
+        self.manifest = m;
+        self.wal_bytes = new_wal.bytes();
+        self.wal = Some(new_wal);
+        self.delta.push(seg);
         self.mem = MemTable::default();
+        self.remove_old_logs();
         Ok(())
     }
 
-    /// Merges every segment into a new base with fresh checkpoints.
+    /// Removes logs older than the manifest's `wal_start` (best effort: a log
+    /// left behind is an orphan, removed by the next writer to open).
+    fn remove_old_logs(&self) {
+        let Ok(files) = self.storage.list(WAL_DIR) else {
+            return;
+        };
+        let mut removed = false;
+        for f in files {
+            if parse_number(&f, "log").is_some_and(|n| n < self.manifest.wal_start) {
+                removed |= self.storage.remove(&format!("{WAL_DIR}/{f}")).is_ok();
+            }
+        }
+        if removed {
+            let _ = self.storage.sync_dir(WAL_DIR);
+        }
+    }
+
+    /// Appends dictionary entries the manifest does not cover yet to the
+    /// dictionary file and fsyncs it. Returns the new valid length and counts
+    /// for the next manifest.
+    fn persist_dict(&mut self) -> Result<(u64, [u32; 3])> {
+        let lens = self.dict_lens();
+        let counts = lens.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        let persisted = self.manifest.dict_counts.map(|n| n as usize);
+        if persisted == lens {
+            return Ok((self.manifest.dict_bytes, counts));
+        }
+        let mut buf = Vec::new();
+        for (kind, id, name) in self.names_since(persisted) {
+            dict_file::put_entry(&mut buf, kind, id, &name);
+        }
+        let storage = &*self.storage;
+        let mut f = storage
+            .open_append(DICT_FILE)
+            .map_err(|e| io_err(storage, "open", DICT_FILE, e))?;
+        f.write_all(&buf)
+            .map_err(|e| io_err(storage, "write", DICT_FILE, e))?;
+        f.sync().map_err(|e| io_err(storage, "fsync", DICT_FILE, e))?;
+        Ok((self.manifest.dict_bytes + buf.len() as u64, counts))
+    }
+
+    /// Merges every delta segment (and the base from the earliest delta time
+    /// on) into new base segments with fresh checkpoints.
     pub fn compact(&mut self) -> Result<CompactReport> {
         self.flush()?;
-        if self.segments.is_empty() {
+        if self.delta.is_empty() {
             return Ok(CompactReport::default());
         }
-        let inputs: Vec<Arc<dyn Run>> = self.all_runs().cloned().collect();
-        let mut transitions = Vec::new();
-        let mut memberships = Vec::new();
-        for run in &inputs {
-            run.scan_transitions(crate::Timestamp::MIN, crate::Timestamp::MAX, &mut |rows| {
-                transitions.extend_from_slice(rows);
-                Ok(())
-            })?;
-            run.scan_memberships(None, crate::Timestamp::MAX, &mut |rows| {
-                memberships.extend_from_slice(rows);
-                Ok(())
-            })?;
-        }
-        let merged = MemRun::new(transitions, memberships);
-        let checkpoints = checkpoints_over(
-            merged.transitions(),
-            self.clients.len(),
-            self.deployments.len(),
-            self.opts.checkpoint_interval_rows,
-        );
-        let report = CompactReport {
-            runs_in: inputs.len() as u64,
-            runs_out: 1,
-            rows: (merged.transitions().len() + merged.memberships().len()) as u64,
-            checkpoints: checkpoints.len() as u64,
-        };
-        self.base = vec![Arc::new(merged)];
-        self.checkpoints = checkpoints.into_iter().map(Arc::new).collect();
-        self.segments.clear();
-        Ok(report)
+        self.guarded(compact::compact)
     }
 
     fn is_stored_transition(&self, key: &TransitionKey) -> Result<bool> {
         if self.mem.transition_keys.contains(key) {
             return Ok(true);
         }
-        for run in self.all_runs() {
-            if let Some((lo, hi)) = run.transition_bounds()
-                && lo <= key.time
-                && key.time <= hi
-                && run.contains_transition(key)?
-            {
+        for run in self.base.iter().chain(self.delta.iter()) {
+            if covers(run.as_ref(), key) && run.contains_transition(key)? {
                 return Ok(true);
             }
         }
@@ -303,148 +498,301 @@ impl Store {
         if self.mem.membership_keys.contains(key) {
             return Ok(true);
         }
-        for run in self.all_runs() {
+        for run in self.base.iter().chain(self.delta.iter()) {
             if run.membership_count() > 0 && run.contains_membership(key)? {
                 return Ok(true);
             }
         }
         Ok(false)
     }
+}
 
-    fn install(&mut self, transitions: Vec<TransitionRow>, memberships: Vec<MembershipRow>) -> Result<()> {
-        if transitions.is_empty() && memberships.is_empty() {
-            return Ok(());
-        }
-        self.mem
-            .transition_keys
-            .extend(transitions.iter().map(|r| r.identity()));
-        self.mem
-            .membership_keys
-            .extend(memberships.iter().map(|r| r.identity()));
-        self.mem.rows += transitions.len() + memberships.len();
-        self.mem
-            .chunks
-            .push(Arc::new(MemRun::new(transitions, memberships)));
-        if self.mem.chunks.len() > 16 {
-            let merged = MemRun::merge(self.mem.chunks.iter().map(|c| c.as_ref()));
-            self.mem.chunks = vec![Arc::new(merged)];
-        }
-        if self.opts.auto_flush && self.mem.rows >= self.opts.memtable_max_rows {
-            self.flush()?;
-        }
-        Ok(())
-    }
+fn covers(run: &dyn Run, key: &TransitionKey) -> bool {
+    run.transition_bounds()
+        .is_some_and(|(lo, hi)| lo <= key.time && key.time <= hi)
+}
+
+/// A segment a large transaction spilled, not yet named by the manifest.
+#[derive(Debug)]
+struct Staged {
+    seg: Arc<SegmentFile>,
+    transitions: bloom::Bloom,
+    memberships: bloom::Bloom,
 }
 
 /// A multi-batch, all-or-nothing write. See [`Store::begin`].
+///
+/// Rows are buffered in memory; past [`Options::txn_spill_rows`] they are
+/// spilled to staged segment files, so a transaction of any size runs in
+/// bounded memory. A transaction that never spilled commits through the
+/// write-ahead log; one that did commits by writing a manifest that names its
+/// staged segments.
 #[derive(Debug)]
 pub struct Transaction<'s> {
     store: &'s mut Store,
-    marks: (usize, usize, usize),
+    marks: [usize; 3],
     seq_mark: u64,
     transitions: Vec<TransitionRow>,
     memberships: Vec<MembershipRow>,
     transition_keys: HashSet<TransitionKey>,
     membership_keys: HashSet<MembershipKey>,
+    staged: Vec<Staged>,
     report: AppendReport,
+    failed: Option<String>,
     done: bool,
 }
 
+/// The id of batch name `index` in `dict`, cached per batch.
+fn resolve(cache: &mut Vec<Option<u32>>, dict: &Dict, batch: &Batch, index: u32) -> u32 {
+    let i = index as usize;
+    if cache.len() <= i {
+        cache.resize(i + 1, None);
+    }
+    *cache[i].get_or_insert_with(|| dict.get_or_insert(batch.name(index)).0)
+}
+
 impl Transaction<'_> {
-    /// Adds a batch to the transaction, dropping exact duplicates.
+    /// Adds a batch to the transaction, dropping exact duplicates. After an
+    /// error the transaction can only be dropped.
     pub fn append(&mut self, batch: &Batch) -> Result<AppendReport> {
-        let store = &mut *self.store;
+        if let Some(why) = &self.failed {
+            return Err(Error::Aborted(why.clone()));
+        }
+        let r = self.append_inner(batch);
+        if let Err(e) = &r {
+            self.failed = Some(e.to_string());
+        }
+        r
+    }
+
+    fn append_inner(&mut self, batch: &Batch) -> Result<AppendReport> {
         let mut report = AppendReport::default();
-        let mut ids: Vec<Option<u32>> = Vec::new();
-        let mut resolve = |dict: &Dict, index: u32, batch: &Batch| -> u32 {
-            let i = index as usize;
-            if ids.len() <= i {
-                ids.resize(i + 1, None);
-            }
-            *ids[i].get_or_insert_with(|| dict.get_or_insert(batch.name(index)).0)
-        };
-        // Names of different kinds share the batch pool, so resolve each kind
-        // with its own cache.
-        let mut client_ids: Vec<Option<u32>> = Vec::new();
-        let mut client = |index: u32| -> u32 {
-            let i = index as usize;
-            if client_ids.len() <= i {
-                client_ids.resize(i + 1, None);
-            }
-            *client_ids[i].get_or_insert_with(|| store.clients.get_or_insert(batch.name(index)).0)
-        };
+        let mut client_ids = Vec::new();
+        let mut deployment_ids = Vec::new();
+        let mut collection_ids = Vec::new();
         for p in &batch.transitions {
             let row = TransitionRow {
                 time: p.time,
                 seq: Seq(0),
-                client: ClientId(client(p.client)),
-                deployment: DeploymentId(resolve(&store.deployments, p.deployment, batch)),
+                client: ClientId(resolve(&mut client_ids, &self.store.clients, batch, p.client)),
+                deployment: DeploymentId(resolve(
+                    &mut deployment_ids,
+                    &self.store.deployments,
+                    batch,
+                    p.deployment,
+                )),
                 state: p.state,
                 error: p.error,
             };
             let key = row.identity();
-            if self.transition_keys.contains(&key) || store.is_stored_transition(&key)? {
+            if self.is_duplicate_transition(&key)? {
                 report.duplicates += 1;
                 continue;
             }
             self.transition_keys.insert(key);
             self.transitions.push(TransitionRow {
-                seq: Seq(store.next_seq),
+                seq: Seq(self.store.next_seq),
                 ..row
             });
-            store.next_seq += 1;
+            self.store.next_seq += 1;
             report.transitions += 1;
+            self.maybe_spill()?;
         }
-        let mut collection_ids: Vec<Option<u32>> = Vec::new();
         for p in &batch.memberships {
-            let i = p.collection as usize;
-            if collection_ids.len() <= i {
-                collection_ids.resize(i + 1, None);
-            }
-            let collection = *collection_ids[i]
-                .get_or_insert_with(|| store.collections.get_or_insert(batch.name(p.collection)).0);
             let row = MembershipRow {
                 time: p.time,
                 seq: Seq(0),
-                client: ClientId(client(p.client)),
-                collection: CollectionId(collection),
+                client: ClientId(resolve(&mut client_ids, &self.store.clients, batch, p.client)),
+                collection: CollectionId(resolve(
+                    &mut collection_ids,
+                    &self.store.collections,
+                    batch,
+                    p.collection,
+                )),
                 change: p.change,
             };
             let key = row.identity();
-            if self.membership_keys.contains(&key) || store.is_stored_membership(&key)? {
+            if self.is_duplicate_membership(&key)? {
                 report.duplicates += 1;
                 continue;
             }
             self.membership_keys.insert(key);
             self.memberships.push(MembershipRow {
-                seq: Seq(store.next_seq),
+                seq: Seq(self.store.next_seq),
                 ..row
             });
-            store.next_seq += 1;
+            self.store.next_seq += 1;
             report.memberships += 1;
+            self.maybe_spill()?;
         }
         self.report.add(report);
         Ok(report)
     }
 
+    fn is_duplicate_transition(&self, key: &TransitionKey) -> Result<bool> {
+        if self.transition_keys.contains(key) {
+            return Ok(true);
+        }
+        let h = bloom::hash(key);
+        for s in &self.staged {
+            if s.transitions.may_contain(h)
+                && covers(s.seg.as_ref(), key)
+                && s.seg.contains_transition(key)?
+            {
+                return Ok(true);
+            }
+        }
+        self.store.is_stored_transition(key)
+    }
+
+    fn is_duplicate_membership(&self, key: &MembershipKey) -> Result<bool> {
+        if self.membership_keys.contains(key) {
+            return Ok(true);
+        }
+        let h = bloom::hash(key);
+        for s in &self.staged {
+            if s.memberships.may_contain(h) && s.seg.contains_membership(key)? {
+                return Ok(true);
+            }
+        }
+        self.store.is_stored_membership(key)
+    }
+
+    fn buffered(&self) -> usize {
+        self.transitions.len() + self.memberships.len()
+    }
+
+    fn maybe_spill(&mut self) -> Result<()> {
+        if self.buffered() >= self.store.opts.txn_spill_rows.max(1) {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered rows to a staged segment file.
+    fn spill(&mut self) -> Result<()> {
+        let mut transitions = std::mem::take(&mut self.transitions);
+        let mut memberships = std::mem::take(&mut self.memberships);
+        transitions.sort_unstable_by_key(|r| (r.time, r.seq));
+        memberships.sort_unstable_by_key(|r| (r.collection, r.time, r.seq));
+        let mut tb = bloom::Bloom::with_capacity(transitions.len());
+        let mut mb = bloom::Bloom::with_capacity(memberships.len());
+        for k in self.transition_keys.drain() {
+            tb.insert(bloom::hash(&k));
+        }
+        for k in self.membership_keys.drain() {
+            mb.insert(bloom::hash(&k));
+        }
+        let number = self.store.next_file;
+        self.store.next_file += 1;
+        let storage = self.store.storage.clone();
+        let seg = self
+            .store
+            .guarded(|_| files::write_segment(&storage, number, &transitions, memberships))?;
+        self.staged.push(Staged {
+            seg,
+            transitions: tb,
+            memberships: mb,
+        });
+        Ok(())
+    }
+
     /// Makes the transaction durable and visible.
     pub fn commit(mut self) -> Result<AppendReport> {
-        let transitions = std::mem::take(&mut self.transitions);
-        let memberships = std::mem::take(&mut self.memberships);
-        self.store.install(transitions, memberships)?;
+        if let Some(why) = &self.failed {
+            return Err(Error::Aborted(why.clone()));
+        }
+        self.store.check_writable()?;
+        if self.staged.is_empty() {
+            self.commit_through_log()?;
+        } else {
+            self.commit_through_manifest()?;
+        }
         self.done = true;
         Ok(self.report)
+    }
+
+    fn commit_through_log(&mut self) -> Result<()> {
+        let transitions = std::mem::take(&mut self.transitions);
+        let memberships = std::mem::take(&mut self.memberships);
+        let names = self.store.names_since(self.marks);
+        if transitions.is_empty() && memberships.is_empty() && names.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<(NameKind, u32, &str)> = names.iter().map(|(k, i, n)| (*k, *i, n.as_str())).collect();
+        let bytes = wal::encode_txn(
+            &names,
+            &transitions,
+            &memberships,
+            self.seq_mark,
+            self.store.next_seq,
+        );
+        let store = &mut *self.store;
+        store.guarded(|s| {
+            let storage = s.storage.clone();
+            let wal = s.wal.as_mut().ok_or(Error::ReadOnly)?;
+            wal.commit(&*storage, &bytes)?;
+            s.wal_bytes = wal.bytes();
+            Ok(())
+        })?;
+        store.mem.install(transitions, memberships);
+        Ok(())
+    }
+
+    fn commit_through_manifest(&mut self) -> Result<()> {
+        if self.buffered() > 0 {
+            self.spill()?;
+        }
+        // From here on the staged files may end up named by a manifest on
+        // disk even if a step fails, so they must not be deleted on drop.
+        let staged: Vec<Arc<SegmentFile>> = std::mem::take(&mut self.staged)
+            .into_iter()
+            .map(|s| s.seg)
+            .collect();
+        let store = &mut *self.store;
+        let m = store.guarded(|s| {
+            let (dict_bytes, dict_counts) = s.persist_dict()?;
+            let mut m = s.manifest.clone();
+            m.generation += 1;
+            m.next_seq = s.next_seq;
+            m.next_file = s.next_file;
+            m.dict_bytes = dict_bytes;
+            m.dict_counts = dict_counts;
+            m.delta.extend(staged.iter().map(|f| f.file_ref()));
+            m.write(&*s.storage)?;
+            Ok(m)
+        })?;
+        store.manifest = m;
+        store.delta.extend(staged);
+        Ok(())
     }
 }
 
 impl Drop for Transaction<'_> {
     fn drop(&mut self) {
         if !self.done {
-            let (c, d, k) = self.marks;
-            self.store.clients.truncate(c);
-            self.store.deployments.truncate(d);
-            self.store.collections.truncate(k);
+            for (kind, len) in NameKind::ALL.into_iter().zip(self.marks) {
+                self.store.dict(kind).truncate(len);
+            }
             self.store.next_seq = self.seq_mark;
+            for s in &self.staged {
+                s.seg.retire();
+            }
         }
     }
+}
+
+/// Logs at or after `start`, in order, as `(number, name)`.
+fn logs_from(storage: &dyn Storage, start: u64) -> Result<Vec<(u64, String)>> {
+    let files = storage
+        .list(WAL_DIR)
+        .map_err(|e| io_err(storage, "list", WAL_DIR, e))?;
+    let mut logs: Vec<(u64, String)> = files
+        .iter()
+        .filter_map(|f| parse_number(f, "log"))
+        .filter(|&n| n >= start)
+        .map(|n| (n, log_name(n)))
+        .collect();
+    logs.sort_unstable();
+    Ok(logs)
 }

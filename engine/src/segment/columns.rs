@@ -1,0 +1,580 @@
+//! The column codec shared by segment blocks and checkpoint records: a run of
+//! `u64` values stored as frame-of-reference or delta residuals, scaled by
+//! their greatest common divisor, bit-packed at one width, with the few
+//! residuals that do not fit that width patched in as exceptions.
+//!
+//! The encoder picks, per column, whichever of FOR, DELTA or ZIGZAG is
+//! smallest and the width that minimises the total size. All arithmetic is
+//! modulo 2^64, so any `u64` sequence round-trips (times are stored as
+//! `i64 as u64`). Values: FOR `v[i] = base + scale*r[i]`; DELTA
+//! `v[i] = v[i-1] + step + scale*r[i-1]`; ZIGZAG
+//! `v[i] = v[i-1] + step + unzigzag(r[i-1])`; both delta modes start at
+//! `v[0] = base`.
+//!
+//! Invariant: [`Column::parse`] and [`Column::decode`] never reads outside the slice it is given and never
+//! panics, whatever the bytes; it checks every length against the slice
+//! before reading and returns [`ColumnError`] naming the problem. The caller
+//! maps that to `Error::Corrupt` with its file and offset.
+//!
+//! Layout of one column (little-endian), `m` residuals (`m = n` for FOR,
+//! `n - 1` for DELTA and ZIGZAG, where `n` is the value count the caller knows):
+//!
+//! ```text
+//! u8  mode        0 = FOR, 1 = DELTA, 2 = ZIGZAG (signed DELTA)
+//! u8  width       bits per packed residual, 0..=64
+//! u8  exc_width   bits of an exception's high part, 0..=64-width
+//! u8  reserved    0
+//! u32 exc_count   exceptions, <= m
+//! u64 base        FOR: the minimum;  DELTA, ZIGZAG: the first value
+//! u64 step        FOR: 0;  DELTA: the smallest difference;  ZIGZAG: the median difference
+//! u64 scale       >= 1, every residual is multiplied by it (1 for ZIGZAG)
+//! ..  lows        ceil(m*width/8) bytes: residual i's low bits at bit i*width, LSB first
+//! ..  exc_index   ceil(exc_count*iw/8) bytes: strictly increasing residual indices, iw = bit length of m-1
+//! ..  exc_high    ceil(exc_count*exc_width/8) bytes: residual >> width
+//! ```
+
+/// Bytes of a column header.
+pub(crate) const COLUMN_HEADER_LEN: usize = 32;
+
+const MODE_FOR: u8 = 0;
+const MODE_DELTA: u8 = 1;
+const MODE_ZIGZAG: u8 = 2;
+
+#[inline]
+fn zigzag(v: u64) -> u64 {
+    let x = v as i64;
+    ((x << 1) ^ (x >> 63)) as u64
+}
+
+#[inline]
+fn unzigzag(r: u64) -> u64 {
+    (r >> 1) ^ 0u64.wrapping_sub(r & 1)
+}
+
+/// Why a column failed to decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ColumnError(pub &'static str);
+
+/// Bits needed to write `v` (0 for 0).
+#[inline]
+pub(crate) fn bit_len(v: u64) -> u32 {
+    64 - v.leading_zeros()
+}
+
+#[inline]
+fn mask(width: u32) -> u64 {
+    if width >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    }
+}
+
+/// Bytes taken by `count` values of `width` bits.
+#[inline]
+pub(crate) fn packed_len(count: usize, width: u32) -> usize {
+    // count <= u32::MAX and width <= 64 in every caller, so this fits u64.
+    ((count as u64 * u64::from(width)).div_ceil(8)) as usize
+}
+
+/// Appends `values`, each cut to `width` bits, LSB first.
+pub(crate) fn pack(values: impl IntoIterator<Item = u64>, width: u32, out: &mut Vec<u8>) {
+    if width == 0 {
+        return;
+    }
+    let m = mask(width);
+    let mut acc: u128 = 0;
+    let mut bits: u32 = 0;
+    for v in values {
+        acc |= u128::from(v & m) << bits;
+        bits += width;
+        if bits >= 64 {
+            out.extend_from_slice(&(acc as u64).to_le_bytes());
+            acc >>= 64;
+            bits -= 64;
+        }
+    }
+    let tail = bits.div_ceil(8) as usize;
+    out.extend_from_slice(&(acc as u64).to_le_bytes()[..tail]);
+}
+
+/// Eight bytes at `pos`, zero-filled past the end of `bytes`.
+#[inline(always)]
+fn load_u64(bytes: &[u8], pos: usize) -> u64 {
+    match bytes.get(pos..pos.wrapping_add(8)) {
+        Some(s) => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(s);
+            u64::from_le_bytes(b)
+        }
+        None => {
+            let mut b = [0u8; 8];
+            if let Some(s) = bytes.get(pos..) {
+                let k = s.len().min(8);
+                b[..k].copy_from_slice(&s[..k]);
+            }
+            u64::from_le_bytes(b)
+        }
+    }
+}
+
+/// Value `i` of a packed array of `width`-bit values (zero past the end).
+#[inline(always)]
+pub(crate) fn unpack_one(bytes: &[u8], width: u32, i: usize) -> u64 {
+    if width == 0 {
+        return 0;
+    }
+    let bit = i as u64 * u64::from(width);
+    let byte = (bit >> 3) as usize;
+    let shift = (bit & 7) as u32;
+    let mut v = load_u64(bytes, byte) >> shift;
+    if shift + width > 64 {
+        let next = u64::from(bytes.get(byte + 8).copied().unwrap_or(0));
+        v |= next << (64 - shift);
+    }
+    v & mask(width)
+}
+
+/// Unpacks 64 values of `W` bits from exactly `W` little-endian words.
+#[inline(always)]
+fn unpack_block<const W: usize>(bytes: &[u8], out: &mut [u64]) {
+    let mut words = [0u64; W];
+    for (w, c) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        *w = u64::from_le_bytes(b);
+    }
+    let m = mask(W as u32);
+    for (j, o) in out.iter_mut().take(64).enumerate() {
+        let bit = j * W;
+        let (wi, sh) = (bit / 64, bit % 64);
+        let mut v = words[wi] >> sh;
+        if sh + W > 64 && wi + 1 < W {
+            v |= words[wi + 1] << (64 - sh);
+        }
+        *o = v & m;
+    }
+}
+
+/// Unpacks with the width known at compile time: whole groups of 64 values
+/// (exactly `W` words each) through [`unpack_block`], the tail value by value.
+fn unpack_fixed<const W: usize>(bytes: &[u8], out: &mut [u64]) {
+    let groups = out.len() / 64;
+    for (g, o) in out.chunks_exact_mut(64).enumerate() {
+        match bytes.get(g * W * 8..(g + 1) * W * 8) {
+            Some(b) => unpack_block::<W>(b, o),
+            None => o.fill(0),
+        }
+    }
+    for (i, o) in out.iter_mut().enumerate().skip(groups * 64) {
+        *o = unpack_one(bytes, W as u32, i);
+    }
+}
+
+/// Unpacks `out.len()` values of `width` bits (zero past the end of `bytes`).
+pub(crate) fn unpack(bytes: &[u8], width: u32, out: &mut [u64]) {
+    macro_rules! dispatch {
+        ($($w:literal)*) => {
+            match width {
+                0 => out.fill(0),
+                $($w => unpack_fixed::<$w>(bytes, out),)*
+                _ => {
+                    for (i, o) in out.iter_mut().enumerate() {
+                        *o = unpack_one(bytes, width, i);
+                    }
+                }
+            }
+        };
+    }
+    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32
+        33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63 64);
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        let t = a % b;
+        a = b;
+        b = t;
+    }
+    a
+}
+
+/// A column ready to write: header fields plus residuals.
+struct Plan {
+    mode: u8,
+    base: u64,
+    step: u64,
+    scale: u64,
+    width: u32,
+    exc_width: u32,
+    exceptions: usize,
+    bits: u64,
+}
+
+/// Best width for `residuals` (already divided by the scale): returns
+/// `(width, exc_width, exceptions, total bits)`.
+fn choose_width(residuals: impl Iterator<Item = u64>, m: usize) -> (u32, u32, usize, u64) {
+    let mut hist = [0u64; 65];
+    for r in residuals {
+        hist[bit_len(r) as usize] += 1;
+    }
+    let max_len = (0..=64).rev().find(|&l| hist[l] > 0).unwrap_or(0) as u32;
+    let iw = u64::from(bit_len(m.saturating_sub(1) as u64));
+    let mut best = (max_len, 0u32, 0usize, m as u64 * u64::from(max_len));
+    let mut above: u64 = 0; // residuals longer than the candidate width
+    for w in (0..max_len).rev() {
+        above += hist[w as usize + 1];
+        let exc_width = max_len - w;
+        let bits = m as u64 * u64::from(w) + above * (iw + u64::from(exc_width));
+        if bits < best.3 {
+            best = (w, exc_width, above as usize, bits);
+        }
+    }
+    best
+}
+
+fn plan_for(values: &[u64]) -> Plan {
+    let base = values.iter().copied().min().unwrap_or(0);
+    let scale = values
+        .iter()
+        .fold(0, |g, &v| if g == 1 { 1 } else { gcd(g, v - base) })
+        .max(1);
+    let (width, exc_width, exceptions, bits) =
+        choose_width(values.iter().map(|&v| (v - base) / scale), values.len());
+    Plan {
+        mode: MODE_FOR,
+        base,
+        step: 0,
+        scale,
+        width,
+        exc_width,
+        exceptions,
+        bits,
+    }
+}
+
+/// Signed differences around their median, zig-zag coded: suits columns
+/// that mostly climb by a steady step with rare jumps both ways (seqs with
+/// late rows).
+fn plan_zigzag(values: &[u64]) -> Plan {
+    let base = values.first().copied().unwrap_or(0);
+    let mut d: Vec<i64> = deltas(values).map(|d| d as i64).collect();
+    let mid = d.len() / 2;
+    let step = if d.is_empty() {
+        0
+    } else {
+        *d.select_nth_unstable(mid).1 as u64
+    };
+    let m = values.len().saturating_sub(1);
+    let (width, exc_width, exceptions, bits) =
+        choose_width(deltas(values).map(|d| zigzag(d.wrapping_sub(step))), m);
+    Plan {
+        mode: MODE_ZIGZAG,
+        base,
+        step,
+        scale: 1,
+        width,
+        exc_width,
+        exceptions,
+        bits,
+    }
+}
+
+fn deltas(values: &[u64]) -> impl Iterator<Item = u64> + '_ {
+    values.windows(2).map(|w| w[1].wrapping_sub(w[0]))
+}
+
+fn plan_delta(values: &[u64]) -> Plan {
+    let base = values.first().copied().unwrap_or(0);
+    let step = deltas(values).min().unwrap_or(0);
+    let scale = deltas(values)
+        .fold(0, |g, d| if g == 1 { 1 } else { gcd(g, d - step) })
+        .max(1);
+    let m = values.len().saturating_sub(1);
+    let (width, exc_width, exceptions, bits) = choose_width(deltas(values).map(|d| (d - step) / scale), m);
+    Plan {
+        mode: MODE_DELTA,
+        base,
+        step,
+        scale,
+        width,
+        exc_width,
+        exceptions,
+        bits,
+    }
+}
+
+/// Appends the encoding of `values` to `out`. The decoder must be told
+/// `values.len()`.
+pub(crate) fn encode(values: &[u64], out: &mut Vec<u8>) {
+    let f = plan_for(values);
+    let plan = if values.len() > 1 {
+        let d = plan_delta(values);
+        let z = plan_zigzag(values);
+        let best = if d.bits < f.bits { d } else { f };
+        if z.bits < best.bits { z } else { best }
+    } else {
+        f
+    };
+    out.push(plan.mode);
+    out.push(plan.width as u8);
+    out.push(plan.exc_width as u8);
+    out.push(0);
+    out.extend_from_slice(&(plan.exceptions as u32).to_le_bytes());
+    out.extend_from_slice(&plan.base.to_le_bytes());
+    out.extend_from_slice(&plan.step.to_le_bytes());
+    out.extend_from_slice(&plan.scale.to_le_bytes());
+    let m = if plan.mode == MODE_FOR {
+        values.len()
+    } else {
+        values.len() - 1
+    };
+    let residual = |i: usize| -> u64 {
+        match plan.mode {
+            MODE_FOR => (values[i] - plan.base) / plan.scale,
+            MODE_DELTA => (values[i + 1].wrapping_sub(values[i]) - plan.step) / plan.scale,
+            _ => zigzag(values[i + 1].wrapping_sub(values[i]).wrapping_sub(plan.step)),
+        }
+    };
+    pack((0..m).map(residual), plan.width, out);
+    let iw = bit_len(m.saturating_sub(1) as u64);
+    let limit = mask(plan.width);
+    let exceptions = || (0..m).map(residual).enumerate().filter(move |&(_, r)| r > limit);
+    pack(exceptions().map(|(i, _)| i as u64), iw, out);
+    // An exception exists only when width < 64, so the shift is in range.
+    pack(exceptions().map(|(_, r)| r >> plan.width), plan.exc_width, out);
+}
+
+/// A parsed column header with its byte ranges, borrowed from the block.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Column<'a> {
+    mode: u8,
+    width: u32,
+    exc_width: u32,
+    exc_count: usize,
+    base: u64,
+    step: u64,
+    scale: u64,
+    /// Values in the column.
+    n: usize,
+    lows: &'a [u8],
+    exc_index: &'a [u8],
+    exc_high: &'a [u8],
+}
+
+fn le_u32(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at + 4)?;
+    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+fn le_u64(b: &[u8], at: usize) -> Option<u64> {
+    let s = b.get(at..at + 8)?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(s);
+    Some(u64::from_le_bytes(a))
+}
+
+impl<'a> Column<'a> {
+    /// Parses a column of `n` values at the start of `bytes`; returns it and
+    /// the bytes it took.
+    pub(crate) fn parse(bytes: &'a [u8], n: usize) -> Result<(Column<'a>, usize), ColumnError> {
+        let head = bytes
+            .get(..COLUMN_HEADER_LEN)
+            .ok_or(ColumnError("column header cut short"))?;
+        let mode = head[0];
+        let width = u32::from(head[1]);
+        let exc_width = u32::from(head[2]);
+        if mode > MODE_ZIGZAG {
+            return Err(ColumnError("unknown column mode"));
+        }
+        if head[3] != 0 {
+            return Err(ColumnError("reserved column byte is not zero"));
+        }
+        if width > 64 || width + exc_width > 64 {
+            return Err(ColumnError("column bit width above 64"));
+        }
+        let exc_count = le_u32(head, 4).ok_or(ColumnError("column header cut short"))? as usize;
+        let base = le_u64(head, 8).ok_or(ColumnError("column header cut short"))?;
+        let step = le_u64(head, 16).ok_or(ColumnError("column header cut short"))?;
+        let scale = le_u64(head, 24).ok_or(ColumnError("column header cut short"))?;
+        if scale == 0 || (mode == MODE_ZIGZAG && scale != 1) {
+            return Err(ColumnError("column scale is zero, or not one in zig-zag mode"));
+        }
+        let m = if mode == MODE_FOR { n } else { n.saturating_sub(1) };
+        if mode != MODE_FOR && n == 0 {
+            return Err(ColumnError("delta column with no values"));
+        }
+        if exc_count > m {
+            return Err(ColumnError("more column exceptions than values"));
+        }
+        if exc_count > 0 && exc_width == 0 {
+            return Err(ColumnError("column exceptions without high bits"));
+        }
+        let iw = bit_len(m.saturating_sub(1) as u64);
+        let lows_len = packed_len(m, width);
+        let idx_len = packed_len(exc_count, iw);
+        let high_len = packed_len(exc_count, exc_width);
+        let mut at = COLUMN_HEADER_LEN;
+        let mut take = |len: usize| -> Result<&'a [u8], ColumnError> {
+            let end = at
+                .checked_add(len)
+                .ok_or(ColumnError("column length overflows"))?;
+            let s = bytes.get(at..end).ok_or(ColumnError("column data cut short"))?;
+            at = end;
+            Ok(s)
+        };
+        let lows = take(lows_len)?;
+        let exc_index = take(idx_len)?;
+        let exc_high = take(high_len)?;
+        // Exception indices must be strictly increasing and in range.
+        let mut prev: Option<u64> = None;
+        for j in 0..exc_count {
+            let i = unpack_one(exc_index, iw, j);
+            if i >= m as u64 || prev.is_some_and(|p| i <= p) {
+                return Err(ColumnError("column exception index out of order or range"));
+            }
+            prev = Some(i);
+        }
+        Ok((
+            Column {
+                mode,
+                width,
+                exc_width,
+                exc_count,
+                base,
+                step,
+                scale,
+                n,
+                lows,
+                exc_index,
+                exc_high,
+            },
+            at,
+        ))
+    }
+
+    /// Decodes every value into `out` (resized to the column's length).
+    pub(crate) fn decode(&self, out: &mut Vec<u64>) {
+        // Every element is overwritten below, so a buffer of the right
+        // length is reused as is.
+        if out.len() != self.n {
+            out.clear();
+            out.resize(self.n, 0);
+        }
+        let m = if self.mode == MODE_FOR { self.n } else { self.n - 1 };
+        let residuals: &mut [u64] = if self.mode == MODE_FOR { out } else { &mut out[1..] };
+        unpack(self.lows, self.width, &mut residuals[..m]);
+        let iw = bit_len(m.saturating_sub(1) as u64);
+        for j in 0..self.exc_count {
+            let i = unpack_one(self.exc_index, iw, j) as usize;
+            let high = unpack_one(self.exc_high, self.exc_width, j);
+            if let Some(r) = residuals.get_mut(i) {
+                // width + exc_width <= 64 was checked, so width < 64 here.
+                *r |= high << (self.width & 63);
+            }
+        }
+        let (base, step, scale) = (self.base, self.step, self.scale);
+        if self.mode == MODE_FOR {
+            if scale == 1 {
+                out.iter_mut().for_each(|v| *v = base.wrapping_add(*v));
+            } else {
+                out.iter_mut()
+                    .for_each(|v| *v = base.wrapping_add(v.wrapping_mul(scale)));
+            }
+        } else if self.mode == MODE_DELTA {
+            let mut acc = base;
+            out[0] = base;
+            for v in out[1..].iter_mut() {
+                acc = acc.wrapping_add(step).wrapping_add(v.wrapping_mul(scale));
+                *v = acc;
+            }
+        } else {
+            let mut acc = base;
+            out[0] = base;
+            for v in out[1..].iter_mut() {
+                acc = acc.wrapping_add(step).wrapping_add(unzigzag(*v));
+                *v = acc;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn round_trip(values: &[u64]) {
+        let mut buf = Vec::new();
+        encode(values, &mut buf);
+        buf.extend_from_slice(b"trailing");
+        let (col, used) = Column::parse(&buf, values.len()).expect("parse");
+        assert_eq!(&buf[used..], b"trailing");
+        let mut out = Vec::new();
+        col.decode(&mut out);
+        assert_eq!(out, values);
+    }
+
+    #[test]
+    fn pack_unpack_every_width() {
+        for w in 0..=64u32 {
+            let vals: Vec<u64> = (0..77u64)
+                .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) & mask(w))
+                .collect();
+            let mut buf = Vec::new();
+            pack(vals.iter().copied(), w, &mut buf);
+            assert_eq!(buf.len(), packed_len(vals.len(), w));
+            let mut out = vec![0; vals.len()];
+            unpack(&buf, w, &mut out);
+            assert_eq!(out, vals, "width {w}");
+            for (i, v) in vals.iter().enumerate() {
+                assert_eq!(unpack_one(&buf, w, i), *v);
+            }
+        }
+    }
+
+    #[test]
+    fn codec_edge_cases() {
+        round_trip(&[]);
+        round_trip(&[0]);
+        round_trip(&[u64::MAX]);
+        round_trip(&[u64::MAX, 0, u64::MAX, 1]);
+        round_trip(&[i64::MIN as u64, i64::MAX as u64]);
+        round_trip(&[5; 100]);
+        round_trip(&(0..1000).map(|i| i * 1000).collect::<Vec<_>>());
+        let mut skewed = vec![0u64; 500];
+        skewed[17] = 3;
+        skewed[499] = u32::MAX as u64;
+        round_trip(&skewed);
+    }
+
+    #[test]
+    fn exceptions_keep_columns_small() {
+        let mut v = vec![0u64; 4096];
+        v[100] = 9;
+        v[200] = 7;
+        let mut buf = Vec::new();
+        encode(&v, &mut buf);
+        assert!(buf.len() < COLUMN_HEADER_LEN + 16, "{} bytes", buf.len());
+    }
+
+    proptest! {
+        #[test]
+        fn codec_round_trips(values in proptest::collection::vec(any::<u64>(), 0..200), small in proptest::collection::vec(0u64..50, 0..300)) {
+            round_trip(&values);
+            round_trip(&small);
+            let mut sorted = small.clone();
+            sorted.sort_unstable();
+            round_trip(&sorted);
+        }
+
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..120), n in 0usize..40) {
+            if let Ok((col, _)) = Column::parse(&bytes, n) {
+                let mut out = Vec::new();
+                col.decode(&mut out);
+                prop_assert_eq!(out.len(), n);
+            }
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! Creating, opening and recovering a store: take the lock, load the
+//! manifest, the dictionary, the segments and checkpoints, replay the
+//! write-ahead log, and (writer only) cut torn tails and delete orphans.
+//!
+//! Invariants:
+//! * a read-only open never writes, truncates or deletes anything;
+//! * recovery decides only from files: anything a durable manifest does not
+//!   name is an orphan of an interrupted operation, and a log tail that does
+//!   not end in a commit record was never acknowledged;
+//! * the writer fsyncs the log it resumes, so that data a previous process
+//!   wrote but failed to fsync is not treated as durable without a
+//!   successful fsync.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::files::SegmentFile;
+use super::{MemTable, Store, logs_from};
+use crate::checkpoint::Checkpoint;
+use crate::checkpoint::decode_checkpoints;
+use crate::dict::Dict;
+use crate::dict_file::{self, DICT_FILE, NameKind};
+use crate::error::{Error, Result};
+use crate::manifest::{CKPT_DIR, MANIFEST, Manifest, SEG_DIR, WAL_DIR, ckpt_name, log_name, parse_number};
+use crate::model::{MembershipRow, TransitionRow, limits};
+use crate::storage::{LockFailure, LockGuard, Storage, io_err, is_not_found, write_sealed};
+use crate::wal::{self, LOG_HEADER, TornTail, WalWriter};
+
+use super::Options;
+
+/// How a writer opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Create,
+    Open,
+    OpenOrCreate,
+}
+
+/// Attempts of a read-only open when files vanish under it (a writer
+/// compacting or flushing at the same time).
+const READ_ONLY_ATTEMPTS: usize = 8;
+
+/// Fails with [`Error::NotFound`] unless a store exists in `storage`.
+pub(crate) fn require_store(storage: &dyn Storage) -> Result<()> {
+    let exists = storage
+        .exists(MANIFEST)
+        .map_err(|e| io_err(storage, "stat", MANIFEST, e))?;
+    if exists {
+        Ok(())
+    } else {
+        Err(Error::NotFound(storage.root().to_path_buf()))
+    }
+}
+
+fn take_lock(storage: &dyn Storage) -> Result<Box<dyn LockGuard>> {
+    storage.lock("LOCK").map_err(|f| match f {
+        LockFailure::Held(pid) => Error::Locked {
+            path: storage.root().to_path_buf(),
+            holder: pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        },
+        LockFailure::Io(e) => io_err(storage, "lock", "LOCK", e),
+    })
+}
+
+/// Writes the files of a new, empty store; the manifest comes last and is
+/// the commit point of the creation.
+fn initialize(storage: &dyn Storage) -> Result<()> {
+    for dir in [WAL_DIR, SEG_DIR, CKPT_DIR] {
+        storage
+            .create_dir(dir)
+            .map_err(|e| io_err(storage, "create directory", dir, e))?;
+    }
+    let mut dict = dict_file::header();
+    dict_file::put_entry(&mut dict, NameKind::Deployment, 0, limits::DEFAULT_DEPLOYMENT);
+    write_sealed(storage, DICT_FILE, &dict)?;
+    let m = Manifest::new(dict.len() as u64, [0, 1, 0]);
+    drop(WalWriter::create(storage, m.wal_start)?);
+    m.write(storage)
+}
+
+pub(crate) fn open_writer(storage: Arc<dyn Storage>, opts: Options, mode: Mode) -> Result<Store> {
+    let st = &*storage;
+    if mode == Mode::Open {
+        require_store(st)?;
+    } else {
+        st.create_root()
+            .map_err(|e| io_err(st, "create directory", "", e))?;
+    }
+    let lock = take_lock(st)?;
+    let exists = st.exists(MANIFEST).map_err(|e| io_err(st, "stat", MANIFEST, e))?;
+    match (mode, exists) {
+        (Mode::Create, true) => return Err(Error::AlreadyExists(st.root().to_path_buf())),
+        (Mode::Open, false) => return Err(Error::NotFound(st.root().to_path_buf())),
+        (Mode::Create | Mode::OpenOrCreate, false) => initialize(st)?,
+        _ => {}
+    }
+    let manifest = Manifest::read(st)?;
+    let loaded = load(&storage, &manifest)?;
+    // Recovery: cut what no manifest or commit record covers.
+    if loaded.dict_file_len > manifest.dict_bytes {
+        st.truncate(DICT_FILE, manifest.dict_bytes)
+            .map_err(|e| io_err(st, "truncate", DICT_FILE, e))?;
+    }
+    let wal = resume_log(st, &manifest, &loaded.logs)?;
+    let store = assemble(storage.clone(), opts, manifest, loaded, Some(lock), Some(wal));
+    remove_orphans(&*storage, &store.manifest);
+    Ok(store)
+}
+
+/// Opens the log to append to: the last one, its torn tail cut off, or a
+/// new one when there is none.
+fn resume_log(st: &dyn Storage, m: &Manifest, logs: &[LogInfo]) -> Result<WalWriter> {
+    let Some(last) = logs.last() else {
+        return WalWriter::create(st, m.wal_start);
+    };
+    let name = log_name(last.number);
+    if last.committed_len < LOG_HEADER as u64 {
+        // Its header never became durable: nothing in it was acknowledged.
+        st.remove(&name).map_err(|e| io_err(st, "remove", &name, e))?;
+        return WalWriter::create(st, last.number);
+    }
+    if last.file_len > last.committed_len {
+        st.truncate(&name, last.committed_len)
+            .map_err(|e| io_err(st, "truncate", &name, e))?;
+    }
+    let mut w = WalWriter::reopen(st, last.number, last.committed_len)?;
+    w.sync(st)?;
+    Ok(w)
+}
+
+pub(crate) fn open_read_only(storage: Arc<dyn Storage>, opts: Options) -> Result<Store> {
+    require_store(&*storage)?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let r = Manifest::read(&*storage).and_then(|m| load(&storage, &m).map(|l| (m, l)));
+        match r {
+            Ok((manifest, loaded)) => {
+                let mut store = assemble(storage, opts, manifest, loaded, None, None);
+                store.read_only = true;
+                return Ok(store);
+            }
+            // A writer replaced a file named by the manifest we read: read
+            // the new manifest and try again.
+            Err(e) if is_not_found(&e) && attempt < READ_ONLY_ATTEMPTS => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What one log held.
+#[derive(Debug)]
+pub(crate) struct LogInfo {
+    number: u64,
+    file_len: u64,
+    committed_len: u64,
+}
+
+/// Everything read from the files of a store.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    dicts: [Dict; 3],
+    dict_file_len: u64,
+    base: Vec<Arc<SegmentFile>>,
+    delta: Vec<Arc<SegmentFile>>,
+    checkpoints: Vec<Arc<Checkpoint>>,
+    mem: MemTable,
+    next_seq: u64,
+    logs: Vec<LogInfo>,
+}
+
+fn load(storage: &Arc<dyn Storage>, m: &Manifest) -> Result<Loaded> {
+    let st = &**storage;
+    let dict_path = st.path(DICT_FILE);
+    let bytes = st.read(DICT_FILE).map_err(|e| io_err(st, "read", DICT_FILE, e))?;
+    let names = dict_file::decode(&bytes, m.dict_bytes, &dict_path)?;
+    let counts = names.each_ref().map(|n| n.len() as u64);
+    if counts != m.dict_counts.map(u64::from) {
+        return Err(Error::corrupt(
+            &dict_path,
+            m.dict_bytes,
+            format!(
+                "dictionary holds {counts:?} names, the manifest says {:?}",
+                m.dict_counts
+            ),
+        ));
+    }
+    let dicts: [Dict; 3] = Default::default();
+    for (dict, list) in dicts.iter().zip(&names) {
+        for (id, name) in list.iter().enumerate() {
+            if dict.get_or_insert(name) != (id as u32, true) {
+                return Err(Error::corrupt(
+                    &dict_path,
+                    0,
+                    format!("name {name:?} appears twice"),
+                ));
+            }
+        }
+    }
+    drop(names);
+
+    let open_all = |refs: &[crate::manifest::FileRef]| -> Result<Vec<Arc<SegmentFile>>> {
+        refs.iter().map(|f| SegmentFile::open(storage, *f)).collect()
+    };
+    let base = open_all(&m.base)?;
+    let delta = open_all(&m.delta)?;
+    let mut checkpoints = Vec::new();
+    if let Some(f) = m.checkpoints {
+        checkpoints = read_checkpoints(st, f)?;
+    }
+
+    let mut next_seq = m.next_seq;
+    for seg in base.iter().chain(delta.iter()) {
+        if let Some((_, hi)) = seg.reader().summary().seq_bounds {
+            next_seq = next_seq.max(hi.0 + 1);
+        }
+    }
+    let mut transitions: Vec<TransitionRow> = Vec::new();
+    let mut memberships: Vec<MembershipRow> = Vec::new();
+    let mut logs = Vec::new();
+    let found = logs_from(st, m.wal_start)?;
+    for (i, (number, name)) in found.iter().enumerate() {
+        let path = st.path(name);
+        let bytes = st.read(name).map_err(|e| io_err(st, "read", name, e))?;
+        let scan = wal::replay(&bytes, *number, &path, &mut |txn| {
+            for (kind, id, name) in &txn.names {
+                let dict = &dicts[kind.index()];
+                match dict.get_or_insert(name) {
+                    (got, _) if got == *id => {}
+                    (got, _) => {
+                        return Err(Error::corrupt(
+                            &path,
+                            txn.offset,
+                            format!("{kind:?} {name:?} has id {got}, the log says {id}"),
+                        ));
+                    }
+                }
+            }
+            let lens = dicts.each_ref().map(|d| d.len() as u32);
+            let ids_ok = txn
+                .transitions
+                .iter()
+                .all(|r| r.client.0 < lens[0] && r.deployment.0 < lens[1])
+                && txn
+                    .memberships
+                    .iter()
+                    .all(|r| r.client.0 < lens[0] && r.collection.0 < lens[2]);
+            if !ids_ok {
+                return Err(Error::corrupt(
+                    &path,
+                    txn.offset,
+                    "a row names an id the dictionary does not hold",
+                ));
+            }
+            next_seq = next_seq.max(txn.next_seq);
+            transitions.extend(txn.transitions);
+            memberships.extend(txn.memberships);
+            Ok(())
+        })?;
+        if let Some(TornTail { offset, what }) = &scan.tail
+            && i + 1 < found.len()
+        {
+            return Err(Error::corrupt(
+                &path,
+                *offset,
+                format!("{what}, but a newer log follows"),
+            ));
+        }
+        logs.push(LogInfo {
+            number: *number,
+            file_len: bytes.len() as u64,
+            committed_len: scan.committed_len,
+        });
+    }
+    let mut mem = MemTable::default();
+    mem.install(transitions, memberships);
+    Ok(Loaded {
+        dicts,
+        dict_file_len: bytes.len() as u64,
+        base,
+        delta,
+        checkpoints,
+        mem,
+        next_seq,
+        logs,
+    })
+}
+
+/// Reads and decodes the checkpoint file the manifest names.
+pub(crate) fn read_checkpoints(
+    st: &dyn Storage,
+    f: crate::manifest::FileRef,
+) -> Result<Vec<Arc<Checkpoint>>> {
+    let name = ckpt_name(f.number);
+    let bytes = st.map(&name).map_err(|e| io_err(st, "open", &name, e))?;
+    let b: &[u8] = (*bytes).as_ref();
+    if b.len() as u64 != f.bytes {
+        return Err(Error::corrupt(
+            st.path(&name),
+            (b.len() as u64).min(f.bytes),
+            format!(
+                "checkpoint file is {} bytes, the manifest says {}",
+                b.len(),
+                f.bytes
+            ),
+        ));
+    }
+    let mut cps: Vec<Arc<Checkpoint>> = decode_checkpoints(b, &st.path(&name))?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    cps.sort_by_key(|c| (c.deployment, c.time));
+    Ok(cps)
+}
+
+fn assemble(
+    storage: Arc<dyn Storage>,
+    opts: Options,
+    manifest: Manifest,
+    loaded: Loaded,
+    lock: Option<Box<dyn LockGuard>>,
+    wal: Option<WalWriter>,
+) -> Store {
+    let [clients, deployments, collections] = loaded.dicts;
+    let wal_bytes = match &wal {
+        Some(w) => w.bytes(),
+        None => loaded.logs.iter().map(|l| l.committed_len).sum(),
+    };
+    Store {
+        storage,
+        opts,
+        read_only: false,
+        _lock: lock,
+        next_file: manifest.next_file,
+        manifest,
+        wal,
+        wal_bytes,
+        clients,
+        deployments,
+        collections,
+        next_seq: loaded.next_seq,
+        mem: loaded.mem,
+        base: loaded.base,
+        delta: loaded.delta,
+        checkpoints: loaded.checkpoints,
+        poisoned: None,
+    }
+}
+
+/// Files the manifest does not account for, as relative names.
+pub(crate) fn orphans(st: &dyn Storage, m: &Manifest) -> Vec<String> {
+    let mut out = Vec::new();
+    let segs: HashSet<u64> = m.segments().map(|f| f.number).collect();
+    let list = |dir: &str| st.list(dir).unwrap_or_default();
+    for f in list("") {
+        if f.ends_with(".tmp") {
+            out.push(f);
+        }
+    }
+    for f in list(SEG_DIR) {
+        if parse_number(&f, "seg").is_none_or(|n| !segs.contains(&n)) {
+            out.push(format!("{SEG_DIR}/{f}"));
+        }
+    }
+    for f in list(CKPT_DIR) {
+        if parse_number(&f, "ckpt").is_none_or(|n| m.checkpoints.is_none_or(|c| c.number != n)) {
+            out.push(format!("{CKPT_DIR}/{f}"));
+        }
+    }
+    for f in list(WAL_DIR) {
+        if parse_number(&f, "log").is_none_or(|n| n < m.wal_start) {
+            out.push(format!("{WAL_DIR}/{f}"));
+        }
+    }
+    out
+}
+
+/// Deletes orphans (best effort: one left behind is retried at the next open).
+fn remove_orphans(st: &dyn Storage, m: &Manifest) {
+    let found = orphans(st, m);
+    let mut dirs = HashSet::new();
+    for name in &found {
+        if st.remove(name).is_ok() {
+            dirs.insert(crate::storage::parent(name).to_owned());
+        }
+    }
+    for dir in dirs {
+        let _ = st.sync_dir(&dir);
+    }
+}
