@@ -80,21 +80,45 @@ pub fn ingest_snapshot(db: &Path, a: &SnapshotArgs) -> anyhow::Result<()> {
 }
 
 /// `rollcall check`: verifies every checksum; damage is an error (exit 1).
+///
+/// The verdict goes to standard output; each damaged spot is listed on
+/// standard error as `file at offset N: what`.
 pub fn check(db: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
-    let store = open_reader(db)?;
-    let stats = store.snapshot().stats();
+    let report = Store::check_dir(db).with_context(|| format!("check store {}", db.display()))?;
     let mut out = io::stdout().lock();
-    writeln!(
-        out,
-        "ok: {} opened and read ({} segments, {} bytes) in {:.2} s",
-        db.display(),
-        stats.segments,
-        stats.bytes_on_disk,
-        started.elapsed().as_secs_f64()
-    )?;
+    for orphan in &report.orphans {
+        writeln!(
+            out,
+            "note: {} is not part of the store (left by an interrupted operation; the next writer removes it)",
+            orphan.display()
+        )?;
+    }
+    for n in &report.notes {
+        writeln!(out, "note: {n}")?;
+    }
+    if report.is_clean() {
+        writeln!(
+            out,
+            "ok: {} files, {} verified in {:.2} s",
+            report.files_checked,
+            human_bytes(report.bytes_checked),
+            started.elapsed().as_secs_f64()
+        )?;
+        out.flush()?;
+        return Ok(());
+    }
     out.flush()?;
-    Ok(())
+    for d in &report.damage {
+        note(&format!("damage: {d}"));
+    }
+    Err(anyhow::anyhow!(
+        "store {} is damaged: {} problem{} in {} files checked; restore the named files from a backup",
+        db.display(),
+        report.damage.len(),
+        if report.damage.len() == 1 { "" } else { "s" },
+        report.files_checked
+    ))
 }
 
 /// `rollcall compact`.

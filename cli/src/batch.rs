@@ -60,7 +60,9 @@ pub fn query(db: &Path, a: &QueryArgs) -> anyhow::Result<()> {
     let mut sink = StreamSink::new(BufWriter::new(stdout), session.format);
     let n = session.run_script(&a.rql, "query", &mut sink)?;
     if n == 0 {
-        return Err(UsageError("the query holds only comments; give one or more RQL statements".into()).into());
+        return Err(
+            UsageError("the query holds only comments; give one or more RQL statements".into()).into(),
+        );
     }
     Ok(())
 }
@@ -98,7 +100,11 @@ pub fn run(db: &Path, a: &RunArgs) -> anyhow::Result<()> {
             let count = script.statements.len();
             let mut seen = HashSet::new();
             for (i, st) in script.statements.iter().enumerate() {
-                let file = format!("{}.{}", file_stem(i, count, st.name.as_deref()), extension(format));
+                let file = format!(
+                    "{}.{}",
+                    file_stem(i, count, st.name.as_deref()),
+                    extension(format)
+                );
                 if !seen.insert(file.clone()) {
                     return Err(UsageError(format!(
                         "{origin}: two statements would write {file}; give them different `-- name:` lines"

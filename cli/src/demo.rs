@@ -30,7 +30,10 @@ pub fn headline_queries() -> Vec<(&'static str, String)> {
             "Where every desktop stands right now",
             format!("STATES IN \"{big}\" AT NOW;"),
         ),
-        ("Every collection at a glance", "STATES BY COLLECTION AT NOW;".to_owned()),
+        (
+            "Every collection at a glance",
+            "STATES BY COLLECTION AT NOW;".to_owned(),
+        ),
         (
             "Desktop failures per day over the last 30 days (a new revision rolled out ~28 days ago)",
             format!("FAILURES IN \"{big}\" FROM NOW - 30d TO NOW EVERY 1d;"),

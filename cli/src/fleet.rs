@@ -17,6 +17,8 @@
 //!   a distribution-point problem (`0x87D00607`) on the first revision;
 //! * clients re-evaluate every 1-3 days: mostly `Compliant` again, sometimes a
 //!   drift to `NonCompliant` followed by remediation; failed clients retry;
+//! * ~1.5% of clients have a lasting local problem: their installs keep
+//!   failing with the same code;
 //! * ~4% of clients go offline; half of them are later marked `Unknown`;
 //! * `Pilot Ring` clients also get each revision a few days early on the
 //!   `preproduction` deployment;
@@ -306,6 +308,9 @@ struct Profile {
     offline: Option<i64>,
     /// Whether an offline client is later marked Unknown.
     marked_unknown: bool,
+    /// A client with a lasting local problem: installs keep failing with
+    /// the same code.
+    broken: Option<ErrorCode>,
 }
 
 /// A deterministic fleet: configuration, collection names and the rules that
@@ -496,6 +501,10 @@ impl Fleet {
             decommission,
             offline,
             marked_unknown: unit(h(20)) < 0.5,
+            broken: (unit(h(21)) < 0.015).then(|| {
+                const LASTING: [u32; 3] = [0x8007_0643, 0x800B_0109, 0x8007_0005];
+                ErrorCode(LASTING[(h(22) % 3) as usize])
+            }),
         }
     }
 
@@ -1015,13 +1024,16 @@ fn track_step(fleet: &Fleet, sim: &mut Sim, p: &Profile, c: u32, k: usize, rows:
             next = Some((t + rng.span(5 * MINUTE, 3 * HOUR), Action::Finish));
         }
         Action::Finish => {
-            let p_fail = if k == 0 {
-                fleet.fail_probability(track.rev, p.site, track.tries)
-            } else {
-                (fleet.fail_probability(track.rev, p.site, track.tries) * 1.5).min(0.9)
+            let p_fail = match (k, p.broken) {
+                (0, Some(_)) => 0.97,
+                (0, None) => fleet.fail_probability(track.rev, p.site, track.tries),
+                _ => (fleet.fail_probability(track.rev, p.site, track.tries) * 1.5).min(0.9),
             };
             if rng.chance(p_fail) {
-                let code = fleet.error_for(rng, track.rev, p.site);
+                let code = match (k, p.broken) {
+                    (0, Some(code)) => code,
+                    _ => fleet.error_for(rng, track.rev, p.site),
+                };
                 track.error = Some(code);
                 emit(State::Failed, Some(code), track);
                 track.tries = track.tries.saturating_add(1);

@@ -88,9 +88,7 @@ struct ReplHelper {
 
 fn is_bare_identifier(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
         && !KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(name))
 }
@@ -183,7 +181,11 @@ impl ReplHelper {
             let lowercase_style = word.chars().all(|c| !c.is_ascii_uppercase());
             for k in KEYWORDS {
                 if k.to_lowercase().starts_with(&lower) {
-                    let r = if lowercase_style { k.to_lowercase() } else { (*k).to_owned() };
+                    let r = if lowercase_style {
+                        k.to_lowercase()
+                    } else {
+                        (*k).to_owned()
+                    };
                     push(k, r);
                 }
             }
@@ -194,7 +196,11 @@ impl ReplHelper {
             }
             for n in all_names {
                 if n.to_lowercase().starts_with(&lower) {
-                    let r = if is_bare_identifier(n) { n.clone() } else { quote(n) };
+                    let r = if is_bare_identifier(n) {
+                        n.clone()
+                    } else {
+                        quote(n)
+                    };
                     push(n, r);
                 }
             }
@@ -333,15 +339,24 @@ mod tests {
 
     #[test]
     fn completes_quoted_collection_names() {
-        assert_eq!(complete("STATES IN \"All D"), (10, vec!["\"All Desktops\"".to_owned()]));
-        assert_eq!(complete("STATES IN Al").1, vec!["\"All Desktops\"", "all-laptops"]);
+        assert_eq!(
+            complete("STATES IN \"All D"),
+            (10, vec!["\"All Desktops\"".to_owned()])
+        );
+        assert_eq!(
+            complete("STATES IN Al").1,
+            vec!["\"All Desktops\"", "all-laptops"]
+        );
     }
 
     #[test]
     fn completes_keywords_in_the_typed_case() {
         assert_eq!(complete("sta").1, vec!["states", "stale", "state", "stats"]);
         assert!(complete("STATES IN Pilot A").1.contains(&"AT".to_owned()));
-        assert_eq!(complete("CLIENTS AT NOW WHERE STATE = Fa").1, vec!["FAILURES", "Failed"]);
+        assert_eq!(
+            complete("CLIENTS AT NOW WHERE STATE = Fa").1,
+            vec!["FAILURES", "Failed"]
+        );
     }
 
     #[test]

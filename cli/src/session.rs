@@ -77,7 +77,13 @@ impl<W: Write> StreamSink<W> {
 }
 
 impl<W: Write> Sink for StreamSink<W> {
-    fn table(&mut self, _index: usize, _count: usize, _name: Option<&str>, table: &Table) -> anyhow::Result<()> {
+    fn table(
+        &mut self,
+        _index: usize,
+        _count: usize,
+        _name: Option<&str>,
+        table: &Table,
+    ) -> anyhow::Result<()> {
         if self.written > 0 {
             self.out.write_all(b"\n")?;
         }
@@ -144,12 +150,15 @@ impl DirSink {
 
 impl Sink for DirSink {
     fn table(&mut self, index: usize, count: usize, name: Option<&str>, table: &Table) -> anyhow::Result<()> {
-        let path = self
-            .dir
-            .join(format!("{}.{}", file_stem(index, count, name), extension(self.format)));
+        let path = self.dir.join(format!(
+            "{}.{}",
+            file_stem(index, count, name),
+            extension(self.format)
+        ));
         let file = File::create(&path).with_context(|| format!("create {}", path.display()))?;
         let mut w = BufWriter::new(file);
-        rollcall_query::render(table, self.format, &mut w).with_context(|| format!("write {}", path.display()))?;
+        rollcall_query::render(table, self.format, &mut w)
+            .with_context(|| format!("write {}", path.display()))?;
         w.flush().with_context(|| format!("write {}", path.display()))?;
         crate::note(&format!("wrote {} ({} rows)", path.display(), table.rows.len()));
         self.written.push((path, table.rows.len()));
@@ -251,8 +260,8 @@ impl Session {
     /// anything runs (exit code 2); the first failing statement stops the
     /// run. Returns the number of statements run.
     pub fn run_script(&mut self, source: &str, origin: &str, sink: &mut dyn Sink) -> anyhow::Result<usize> {
-        let script =
-            rollcall_query::parse_script(source).map_err(|e| Self::query_failure(&e, source, origin, None))?;
+        let script = rollcall_query::parse_script(source)
+            .map_err(|e| Self::query_failure(&e, source, origin, None))?;
         rollcall_query::check_params(&script, &self.params)
             .map_err(|e| Self::query_failure(&e, source, origin, None))?;
         let count = script.statements.len();
@@ -309,7 +318,11 @@ impl Session {
             return Vec::new();
         };
         let used: BTreeSet<String> = script.parameters();
-        self.params.keys().filter(|k| !used.contains(*k)).cloned().collect()
+        self.params
+            .keys()
+            .filter(|k| !used.contains(*k))
+            .cloned()
+            .collect()
     }
 
     /// Runs a dot-command (`.help`, `.format csv`...). Errors are usage
@@ -364,7 +377,10 @@ impl Session {
             }
             ".param" => {
                 let mut parts = rest.splitn(2, char::is_whitespace);
-                match (parts.next().filter(|s| !s.is_empty()), parts.next().map(str::trim)) {
+                match (
+                    parts.next().filter(|s| !s.is_empty()),
+                    parts.next().map(str::trim),
+                ) {
                     (None, _) => {
                         for (k, v) in &self.params {
                             writeln!(out, "{k} = {v}")?;
