@@ -14,7 +14,7 @@ const ERRORS: &[Option<u32>] = &[None, Some(5), Some(0x8007_0005)];
 const HORIZON: i64 = 24;
 
 /// Whether `Store::open` brings back what was written (durable engine).
-const REOPEN_SUPPORTED: bool = false;
+const REOPEN_SUPPORTED: bool = true;
 
 #[derive(Debug, Clone)]
 enum Op {
