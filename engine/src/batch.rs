@@ -4,7 +4,8 @@
 //! name once. Invariant: every pushed row has passed SPEC.md's name-length
 //! rules, so `Store::append` never has to reject half a batch for them.
 
-use std::collections::HashMap;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
 
 use crate::error::{Error, Result};
 use crate::model::{Change, ErrorCode, State, Timestamp, limits};
@@ -40,8 +41,7 @@ pub(crate) struct PendingMembership {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Batch {
-    names: Vec<Box<str>>,
-    index: HashMap<Box<str>, u32>,
+    names: NamePool,
     pub(crate) transitions: Vec<PendingTransition>,
     pub(crate) memberships: Vec<PendingMembership>,
 }
@@ -75,7 +75,6 @@ impl Batch {
     /// Removes all rows, keeping allocations.
     pub fn clear(&mut self) {
         self.names.clear();
-        self.index.clear();
         self.transitions.clear();
         self.memberships.clear();
     }
@@ -127,16 +126,63 @@ impl Batch {
     }
 
     pub(crate) fn name(&self, index: u32) -> &str {
-        &self.names[index as usize]
+        self.names.get(index)
     }
 
     fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&i) = self.index.get(name) {
+        self.names.intern(name)
+    }
+}
+
+/// Distinct names of a batch in one text arena, found through a hash table
+/// of indexes: one allocation-free lookup per row, one copy per new name.
+#[derive(Clone, Debug, Default)]
+struct NamePool {
+    text: String,
+    spans: Vec<(u32, u32)>,
+    table: HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl NamePool {
+    fn get(&self, index: u32) -> &str {
+        let (start, len) = self.spans[index as usize];
+        &self.text[start as usize..(start + len) as usize]
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.spans.clear();
+        self.table.clear();
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        let hash = self.hasher.hash_one(name);
+        let NamePool {
+            text,
+            spans,
+            table,
+            hasher,
+        } = self;
+        let slice = |(start, len): (u32, u32)| &text[start as usize..(start + len) as usize];
+        if let Some(&i) = table.find(hash, |&i| slice(spans[i as usize]) == name) {
             return i;
         }
-        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.names.push(name.into());
-        self.index.insert(name.into(), i);
+        // Names are at most 256 bytes and a batch is bounded by memory, so
+        // the arena stays far below 4 GiB; saturate rather than wrap if not.
+        let start = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        let i = u32::try_from(spans.len()).unwrap_or(u32::MAX);
+        text.push_str(name);
+        spans.push((start, name.len() as u32));
+        table.insert_unique(hash, i, |&j| {
+            let (start, len) = spans[j as usize];
+            hasher.hash_one(&text[start as usize..(start + len) as usize])
+        });
         i
     }
 }
@@ -167,6 +213,8 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(b.names.len(), 2);
+        assert_eq!(b.name(0), "a");
+        assert_eq!(b.name(1), "production");
         assert_eq!(b.transition_count(), 3);
     }
 
@@ -185,6 +233,6 @@ mod tests {
                 .is_err()
         );
         assert!(b.is_empty());
-        assert!(b.names.is_empty());
+        assert_eq!(b.names.len(), 0);
     }
 }

@@ -4,7 +4,7 @@
 //! get reused; a [`DictView`] taken at length `n` sees exactly ids `0..n`
 //! forever, however much the dictionary grows afterwards.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 #[derive(Debug, Default)]
