@@ -290,3 +290,27 @@ fn a_huge_transaction_runs_in_bounded_memory() {
         "memory grew with the rows: {early_peak} -> {peak} KiB"
     );
 }
+
+#[test]
+fn a_file_the_manifest_names_gone_missing_is_reported_not_guessed() {
+    let bs = batches(71, 2);
+    let disk = FaultyDisk::new();
+    let mut store = Store::create_on(&disk, small_options()).unwrap();
+    store.append(&bs[0]).unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let seg = disk.files().into_iter().find(|f| f.starts_with("seg/")).unwrap();
+    assert!(disk.remove_file(&seg));
+    let is_missing = |e: &Error| matches!(e, Error::Io { source, path, .. } if source.kind() == std::io::ErrorKind::NotFound && path.ends_with(&seg));
+    // The read-only open retries from the manifest, then gives up.
+    let e = Store::open_read_only_on(&disk).unwrap_err();
+    assert!(is_missing(&e), "{e}");
+    let e = Store::open_on(&disk, small_options()).unwrap_err();
+    assert!(is_missing(&e), "{e}");
+    let report = Store::check_on(&disk).unwrap();
+    assert!(
+        report.damage.iter().any(|d| d.file.ends_with(&seg)),
+        "{:?}",
+        report.damage
+    );
+}
