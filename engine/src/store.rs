@@ -344,6 +344,7 @@ impl Store {
             segment_count: (self.base.len() + self.delta.len()) as u64,
             bytes_on_disk: self.bytes_on_disk(),
             memtable_rows: self.mem.rows as u64,
+            first_membership: Default::default(),
         })
     }
 

@@ -1,0 +1,138 @@
+//! The non-interactive query commands: `query 'RQL'`, `run FILE.rql` and
+//! `rollcall` with statements piped to it.
+//!
+//! Decisions (also in the README): results go to standard output, one table
+//! per statement, separated by a blank line in every format; with
+//! `--output-dir` each statement gets its own file (`<name>.<ext>` from its
+//! `-- name:` line, else its position `01.csv`), and the default format there
+//! is csv; parameters are all checked before anything runs; a bound
+//! parameter that the script does not use is a warning, not an error.
+
+use std::collections::HashSet;
+use std::io::{self, BufWriter, IsTerminal};
+use std::path::Path;
+
+use anyhow::Context as _;
+use rollcall_query::{OutputFormat, Params};
+
+use crate::args::{FormatArg, Param, QueryArgs, RunArgs};
+use crate::session::{DirSink, Session, StreamSink, extension, file_stem};
+use crate::{UsageError, note};
+
+/// The format for standard output: `--format`, else table on a terminal, else csv.
+pub fn stdout_format(arg: Option<FormatArg>) -> OutputFormat {
+    match arg {
+        Some(f) => to_output_format(f),
+        None if io::stdout().is_terminal() => OutputFormat::Table,
+        None => OutputFormat::Csv,
+    }
+}
+
+/// The query crate's format for a command-line format.
+pub fn to_output_format(f: FormatArg) -> OutputFormat {
+    match f {
+        FormatArg::Table => OutputFormat::Table,
+        FormatArg::Csv => OutputFormat::Csv,
+        FormatArg::Json => OutputFormat::Json,
+        FormatArg::Ndjson => OutputFormat::Ndjson,
+    }
+}
+
+fn params_of(list: &[Param]) -> Params {
+    list.iter().map(|p| (p.name.clone(), p.value.clone())).collect()
+}
+
+fn warn_unused(session: &Session, source: &str, origin: &str) {
+    for p in session.unused_params(source) {
+        note(&format!("warning: {origin} does not use parameter {p}"));
+    }
+}
+
+/// `rollcall query 'RQL'`.
+pub fn query(db: &Path, a: &QueryArgs) -> anyhow::Result<()> {
+    let mut session = Session::new(db, stdout_format(a.format));
+    session.params = params_of(&a.params);
+    if a.rql.trim().is_empty() {
+        return Err(UsageError("the query is empty; give one or more RQL statements".into()).into());
+    }
+    warn_unused(&session, &a.rql, "the query");
+    let stdout = io::stdout().lock();
+    let mut sink = StreamSink::new(BufWriter::new(stdout), session.format);
+    let n = session.run_script(&a.rql, "query", &mut sink)?;
+    if n == 0 {
+        return Err(
+            UsageError("the query holds only comments; give one or more RQL statements".into()).into(),
+        );
+    }
+    Ok(())
+}
+
+/// `rollcall run FILE.rql`.
+pub fn run(db: &Path, a: &RunArgs) -> anyhow::Result<()> {
+    let origin = a.file.display().to_string();
+    let source = std::fs::read_to_string(&a.file).with_context(|| format!("read {origin}"))?;
+    let format = match (a.format, &a.output_dir) {
+        (Some(f), _) => to_output_format(f),
+        (None, Some(_)) => OutputFormat::Csv,
+        (None, None) => stdout_format(None),
+    };
+    let mut session = Session::new(db, format);
+    session.params = params_of(&a.params);
+    // Parse and check parameters before creating any output.
+    let script = rollcall_query::parse_script(&source).map_err(|e| {
+        anyhow::Error::new(crate::Rendered {
+            text: e.render(&source, &origin),
+            code: u8::try_from(e.exit_code()).unwrap_or(2),
+        })
+    })?;
+    rollcall_query::check_params(&script, &session.params).map_err(|e| {
+        anyhow::Error::new(crate::Rendered {
+            text: e.render(&source, &origin),
+            code: u8::try_from(e.exit_code()).unwrap_or(2),
+        })
+    })?;
+    if script.statements.is_empty() {
+        return Err(UsageError(format!("{origin} holds no statement")).into());
+    }
+    warn_unused(&session, &source, &origin);
+    match &a.output_dir {
+        Some(dir) => {
+            let count = script.statements.len();
+            let mut seen = HashSet::new();
+            for (i, st) in script.statements.iter().enumerate() {
+                let file = format!(
+                    "{}.{}",
+                    file_stem(i, count, st.name.as_deref()),
+                    extension(format)
+                );
+                if !seen.insert(file.clone()) {
+                    return Err(UsageError(format!(
+                        "{origin}: two statements would write {file}; give them different `-- name:` lines"
+                    ))
+                    .into());
+                }
+            }
+            let mut sink = DirSink::new(dir, format)?;
+            session.run_script(&source, &origin, &mut sink)?;
+        }
+        None => {
+            let stdout = io::stdout().lock();
+            let mut sink = StreamSink::new(BufWriter::new(stdout), format);
+            session.run_script(&source, &origin, &mut sink)?;
+        }
+    }
+    Ok(())
+}
+
+/// `rollcall` with statements piped to standard input: runs them as they
+/// complete; the first error stops the batch.
+pub fn piped(db: &Path) -> anyhow::Result<()> {
+    let mut session = Session::new(db, stdout_format(None));
+    let stdin = io::stdin();
+    let mut input = stdin.lock();
+    let stdout = io::stdout().lock();
+    let mut out = BufWriter::new(stdout);
+    crate::session::run_lines(&mut session, &mut input, "<stdin>", &mut out)?;
+    std::io::Write::flush(&mut out)?;
+    Ok(())
+}

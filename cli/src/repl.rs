@@ -1,0 +1,373 @@
+//! The interactive shell: rustyline editing over a [`Session`].
+//!
+//! What it owns: the line editor (multi-line input until `;`, tab
+//! completion, history file), Ctrl-C handling and the error display. What it
+//! does not: running statements (the session does that, as in batch mode).
+//!
+//! Invariants: no error ends the REPL (only `.quit` and Ctrl-D do); Ctrl-C at
+//! the prompt abandons the input, during a statement it cancels that
+//! statement through the session's cancel flag; every statement reads a fresh
+//! read-only snapshot, so ingests made meanwhile by other processes show up;
+//! the history file is appended after every entry, so it survives a crash.
+
+use std::cell::RefCell;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context as _;
+use rollcall_engine::State;
+use rollcall_query::{KEYWORDS, OutputFormat};
+use rustyline::completion::{Completer, Pair};
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::FileHistory;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::{CompletionType, Config, Context, Editor, Helper};
+
+use crate::session::{DotOutcome, Ending, Session, StreamSink, ending, is_cancelled};
+use crate::{note, report_error};
+
+/// Environment variable naming the history file (tests use it).
+pub const HISTORY_ENV: &str = "ROLLCALL_HISTORY";
+
+/// Where the history lives: `$ROLLCALL_HISTORY`, else
+/// `$XDG_STATE_HOME/rollcall/history` (`~/.local/state/rollcall/history`), or
+/// the platform's data directory where there is no state directory.
+pub fn history_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(HISTORY_ENV).filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    use etcetera::BaseStrategy as _;
+    let base = etcetera::choose_base_strategy().ok()?;
+    let dir = base.state_dir().unwrap_or_else(|| base.data_dir());
+    Some(dir.join("rollcall").join("history"))
+}
+
+/// Names offered by tab completion, refreshed after each statement.
+#[derive(Debug, Default)]
+struct Names {
+    collections: Vec<String>,
+    deployments: Vec<String>,
+}
+
+impl Names {
+    fn load(db: &Path) -> Names {
+        match rollcall_engine::Store::open_read_only(db) {
+            Ok(store) => {
+                let snap = store.snapshot();
+                Names {
+                    collections: snap.collections(),
+                    deployments: snap.deployments(),
+                }
+            }
+            Err(_) => Names::default(),
+        }
+    }
+}
+
+const DOT_COMMANDS: [&str; 9] = [
+    ".help",
+    ".format",
+    ".timing",
+    ".output",
+    ".read",
+    ".param",
+    ".collections",
+    ".quit",
+    ".exit",
+];
+
+/// The rustyline helper: completion and the `;` validator.
+#[derive(Debug)]
+struct ReplHelper {
+    names: Rc<RefCell<Names>>,
+}
+
+fn is_bare_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && !KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(name))
+}
+
+fn quote(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// Start of the word under the cursor, and whether it opens a quoted name.
+fn word_start(before: &str) -> (usize, bool) {
+    // An unclosed quote (outside comments) starts the word.
+    let mut open: Option<usize> = None;
+    let mut iter = before.char_indices().peekable();
+    while let Some((i, c)) = iter.next() {
+        match (open, c) {
+            (Some(_), '\\') => {
+                iter.next();
+            }
+            (Some(_), '"') => open = None,
+            (None, '"') => open = Some(i),
+            (None, '-') if iter.peek().is_some_and(|(_, d)| *d == '-') => {
+                for (_, d) in iter.by_ref() {
+                    if d == '\n' {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(i) = open {
+        return (i, true);
+    }
+    let start = before
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '$')))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    (start, false)
+}
+
+impl ReplHelper {
+    fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<Pair>) {
+        let before = &line[..pos];
+        if before.starts_with('.') && !before.contains(char::is_whitespace) {
+            let pairs = DOT_COMMANDS
+                .iter()
+                .filter(|c| c.starts_with(before))
+                .map(|c| Pair {
+                    display: (*c).to_owned(),
+                    replacement: (*c).to_owned(),
+                })
+                .collect();
+            return (0, pairs);
+        }
+        let (start, quoted) = word_start(before);
+        let word = &before[start..];
+        let names = self.names.borrow();
+        let all_names = names.collections.iter().chain(names.deployments.iter());
+        let mut out: Vec<Pair> = Vec::new();
+        let mut push = |display: &str, replacement: String| {
+            if !out.iter().any(|p| p.replacement == replacement) {
+                out.push(Pair {
+                    display: display.to_owned(),
+                    replacement,
+                });
+            }
+        };
+        if quoted {
+            let prefix = word[1..].to_lowercase();
+            for n in all_names {
+                if n.to_lowercase().starts_with(&prefix) {
+                    push(n, quote(n));
+                }
+            }
+        } else {
+            if word.is_empty() || word.starts_with('$') {
+                return (start, Vec::new());
+            }
+            let lower = word.to_lowercase();
+            let lowercase_style = word.chars().all(|c| !c.is_ascii_uppercase());
+            for k in KEYWORDS {
+                if k.to_lowercase().starts_with(&lower) {
+                    let r = if lowercase_style {
+                        k.to_lowercase()
+                    } else {
+                        (*k).to_owned()
+                    };
+                    push(k, r);
+                }
+            }
+            for s in State::ALL {
+                if s.name().to_lowercase().starts_with(&lower) {
+                    push(s.name(), s.name().to_owned());
+                }
+            }
+            for n in all_names {
+                if n.to_lowercase().starts_with(&lower) {
+                    let r = if is_bare_identifier(n) {
+                        n.clone()
+                    } else {
+                        quote(n)
+                    };
+                    push(n, r);
+                }
+            }
+        }
+        (start, out)
+    }
+}
+
+impl Completer for ReplHelper {
+    type Candidate = Pair;
+
+    fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+        Ok(self.candidates(line, pos))
+    }
+}
+
+impl Hinter for ReplHelper {
+    type Hint = String;
+}
+
+impl Highlighter for ReplHelper {}
+
+impl Validator for ReplHelper {
+    fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
+        let input = ctx.input();
+        if input.trim_start().starts_with('.') || ending(input) != Ending::Open {
+            Ok(ValidationResult::Valid(None))
+        } else {
+            Ok(ValidationResult::Incomplete)
+        }
+    }
+}
+
+impl Helper for ReplHelper {}
+
+/// Runs the REPL on the store in `db` until `.quit` or Ctrl-D.
+pub fn run(db: &Path) -> anyhow::Result<()> {
+    let mut session = Session::new(db, OutputFormat::Table);
+    let cancel = session.cancel_flag();
+    if let Err(e) = ctrlc::set_handler(move || cancel.store(true, Ordering::SeqCst)) {
+        note(&format!("warning: Ctrl-C cannot cancel queries: {e}"));
+    }
+    let names = Rc::new(RefCell::new(Names::load(db)));
+    let config = Config::builder()
+        .history_ignore_dups(true)
+        .context("configure the line editor")?
+        .max_history_size(10_000)
+        .context("configure the line editor")?
+        .auto_add_history(false)
+        .completion_type(CompletionType::List)
+        .build();
+    let mut rl: Editor<ReplHelper, FileHistory> =
+        Editor::with_config(config).context("start the line editor")?;
+    rl.set_helper(Some(ReplHelper { names: names.clone() }));
+    let history = history_path();
+    if let Some(path) = &history {
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        if path.exists()
+            && let Err(e) = rl.load_history(path)
+        {
+            note(&format!("warning: cannot read history {}: {e}", path.display()));
+        }
+    }
+    let store_note = if db.exists() {
+        String::new()
+    } else {
+        " (no store there yet: ingest data first)".to_owned()
+    };
+    note(&format!(
+        "rollcall {} on {}{store_note}. End statements with `;`. .help for help, Ctrl-D to leave.",
+        env!("CARGO_PKG_VERSION"),
+        db.display()
+    ));
+    let mut history_warned = false;
+    loop {
+        match rl.readline("rollcall> ") {
+            Ok(input) => {
+                if input.trim().is_empty() {
+                    continue;
+                }
+                let _ = rl.add_history_entry(input.as_str());
+                if let Some(path) = &history
+                    && let Err(e) = rl.append_history(path)
+                    && !history_warned
+                {
+                    history_warned = true;
+                    note(&format!("warning: cannot write history {}: {e}", path.display()));
+                }
+                let mut stdout = io::stdout().lock();
+                if input.trim_start().starts_with('.') {
+                    match session.dot_command(&input, &mut stdout) {
+                        Ok(DotOutcome::Quit) => break,
+                        Ok(DotOutcome::Continue) => {}
+                        Err(e) => report_error(&e),
+                    }
+                } else {
+                    let format = session.format;
+                    let mut sink = StreamSink::new(&mut stdout, format);
+                    match session.run_script(&input, "input", &mut sink) {
+                        Ok(_) => {}
+                        Err(e) if is_cancelled(&e) => note("query cancelled"),
+                        Err(e) if crate::is_broken_pipe(&e) => {}
+                        Err(e) => report_error(&e),
+                    }
+                }
+                let _ = stdout.flush();
+                *names.borrow_mut() = Names::load(db);
+            }
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e).context("read input"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn helper() -> ReplHelper {
+        ReplHelper {
+            names: Rc::new(RefCell::new(Names {
+                collections: vec!["All Desktops".into(), "Pilot".into(), "all-laptops".into()],
+                deployments: vec!["preproduction".into(), "production".into()],
+            })),
+        }
+    }
+
+    fn complete(line: &str) -> (usize, Vec<String>) {
+        let (start, pairs) = helper().candidates(line, line.len());
+        (start, pairs.into_iter().map(|p| p.replacement).collect())
+    }
+
+    #[test]
+    fn completes_quoted_collection_names() {
+        assert_eq!(
+            complete("STATES IN \"All D"),
+            (10, vec!["\"All Desktops\"".to_owned()])
+        );
+        assert_eq!(
+            complete("STATES IN Al").1,
+            vec!["\"All Desktops\"", "all-laptops"]
+        );
+    }
+
+    #[test]
+    fn completes_keywords_in_the_typed_case() {
+        assert_eq!(complete("sta").1, vec!["states", "stale", "state", "stats"]);
+        assert!(complete("STATES IN Pilot A").1.contains(&"AT".to_owned()));
+        assert_eq!(
+            complete("CLIENTS AT NOW WHERE STATE = Fa").1,
+            vec!["FAILURES", "Failed"]
+        );
+    }
+
+    #[test]
+    fn completes_deployments_and_dot_commands() {
+        assert_eq!(complete("STATES FOR prep").1, vec!["preproduction"]);
+        assert_eq!(complete(".fo").1, vec![".format"]);
+    }
+
+    #[test]
+    fn does_not_complete_inside_comments() {
+        let (_, c) = complete("-- \"All\nSTATES IN \"Pil");
+        assert_eq!(c, vec!["\"Pilot\""]);
+    }
+}

@@ -1,0 +1,110 @@
+//! Rendering a [`Table`] as CSV, JSON, NDJSON or an aligned table with bars
+//! (SPEC.md section 4).
+//!
+//! Invariants: CSV, JSON and NDJSON are the stable interface — column names
+//! and order come from the table unchanged, times print as RFC 3339 UTC
+//! (`.sss` only when milliseconds are non-zero), error codes as `0x%08x`,
+//! nothing as an empty field (CSV) or `null` (JSON); the table format is for
+//! people and deterministic (no terminal probing, no colour), so it can be
+//! snapshot-tested.
+
+mod bars;
+mod csv;
+mod json;
+mod table;
+
+use std::fmt;
+use std::io::{self, Write};
+use std::str::FromStr;
+
+use crate::result::Table;
+
+/// An output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OutputFormat {
+    /// Aligned columns with bars, for people.
+    Table,
+    /// Header row plus rows, RFC 4180 quoting.
+    Csv,
+    /// One JSON array of objects keyed by column name.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+impl OutputFormat {
+    /// Every format, in the order `--help` lists them.
+    pub const ALL: [OutputFormat; 4] = [
+        OutputFormat::Table,
+        OutputFormat::Csv,
+        OutputFormat::Json,
+        OutputFormat::Ndjson,
+    ];
+
+    /// `table`, `csv`, `json` or `ndjson`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputFormat::Table => "table",
+            OutputFormat::Csv => "csv",
+            OutputFormat::Json => "json",
+            OutputFormat::Ndjson => "ndjson",
+        }
+    }
+}
+
+impl fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An output format name that is none of `table`, `csv`, `json`, `ndjson`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown output format {0:?}; use table, csv, json or ndjson")]
+pub struct UnknownFormat(pub String);
+
+impl FromStr for OutputFormat {
+    type Err = UnknownFormat;
+
+    /// Case-insensitive `table`, `csv`, `json` or `ndjson`.
+    fn from_str(s: &str) -> Result<OutputFormat, UnknownFormat> {
+        OutputFormat::ALL
+            .into_iter()
+            .find(|f| f.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownFormat(s.to_owned()))
+    }
+}
+
+/// Writes `table` to `out` in `format`.
+///
+/// ```
+/// use rollcall_query::{Chart, OutputFormat, Table, Value, render};
+/// let table = Table {
+///     columns: vec!["client".into(), "state".into(), "since".into()],
+///     rows: vec![vec![
+///         Value::Text("PC, 1".into()),
+///         Value::State(rollcall_engine::State::Failed),
+///         Value::Null,
+///     ]],
+///     chart: Chart::None,
+/// };
+/// let mut csv = Vec::new();
+/// render(&table, OutputFormat::Csv, &mut csv)?;
+/// assert_eq!(String::from_utf8(csv).unwrap(), "client,state,since\n\"PC, 1\",Failed,\n");
+///
+/// let mut json = Vec::new();
+/// render(&table, "JSON".parse().unwrap(), &mut json)?;
+/// assert_eq!(
+///     String::from_utf8(json).unwrap(),
+///     "[\n  {\"client\":\"PC, 1\",\"state\":\"Failed\",\"since\":null}\n]\n"
+/// );
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn render(table: &Table, format: OutputFormat, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        OutputFormat::Table => table::write(table, out),
+        OutputFormat::Csv => csv::write(table, out),
+        OutputFormat::Json => json::write_array(table, out),
+        OutputFormat::Ndjson => json::write_lines(table, out),
+    }
+}
