@@ -314,3 +314,23 @@ fn a_file_the_manifest_names_gone_missing_is_reported_not_guessed() {
         report.damage
     );
 }
+
+#[test]
+fn a_missing_first_log_is_refused() {
+    let bs = batches(81, 1);
+    let disk = FaultyDisk::new();
+    let mut store = Store::create_on(&disk, small_options()).unwrap();
+    store.append(&bs[0]).unwrap();
+    drop(store);
+    assert!(disk.remove_file("wal/000000000001.log"));
+    for e in [
+        Store::open_on(&disk, small_options()).unwrap_err(),
+        Store::open_read_only_on(&disk).unwrap_err(),
+    ] {
+        assert!(
+            matches!(&e, Error::Io { path, .. } if path.ends_with("wal/000000000001.log")),
+            "{e}"
+        );
+    }
+    assert!(!Store::check_on(&disk).unwrap().is_clean());
+}
