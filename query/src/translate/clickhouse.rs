@@ -6,7 +6,9 @@
 //! locations with `s3(...)`; the query ends with `SETTINGS join_use_nulls =
 //! 1` so that a LEFT JOIN miss is NULL as in standard SQL (the semantics
 //! rely on it: no transition yet means NotStarted and an empty `since`);
-//! point and bucket indexes are `UInt64` everywhere so join keys agree.
+//! point and bucket indexes are `UInt64` everywhere so join keys agree;
+//! times print through `DateTime64(3, 'UTC')`, so they must lie in its
+//! range (years 1900 to 2299).
 
 use std::fmt::Write as _;
 
@@ -58,8 +60,8 @@ impl Sql for ClickHouse {
         format!("toUInt64(intDiv({a}, {b}))")
     }
 
-    fn indexes(&self, n: u64) -> String {
-        format!("SELECT number AS k\nFROM numbers({n})")
+    fn points(&self, n: u64, from: i64, every: i64) -> String {
+        format!("SELECT number AS k, {from} + number * {every} AS t_ms\nFROM numbers({n})")
     }
 
     fn unnest_range(&self, lo: &str, hi: &str) -> String {
@@ -74,7 +76,7 @@ impl Sql for ClickHouse {
 
     fn format_time(&self, ms: &str) -> String {
         format!(
-            "concat(formatDateTime(fromUnixTimestamp64Milli(toInt64({ms}), 'UTC'), '%Y-%m-%dT%H:%i:%S'), if(positiveModulo({ms}, 1000) = 0, 'Z', concat('.', leftPad(toString(positiveModulo({ms}, 1000)), 3, '0'), 'Z')))"
+            "concat(replaceOne(replaceOne(toString(fromUnixTimestamp64Milli(toInt64({ms}), 'UTC')), ' ', 'T'), '.000', ''), 'Z')"
         )
     }
 

@@ -2,8 +2,8 @@
 //!
 //! Invariants: string literals double `'` and spell control characters with
 //! `chr(n)`, so no name can end a literal early; times are formatted from
-//! epoch milliseconds with `epoch_ms` + `strftime` and a `.sss` suffix only
-//! when the milliseconds are not zero (negative times included).
+//! epoch milliseconds with `epoch_ms` + `strftime` (`%g`: milliseconds),
+//! and a `.000` fraction is dropped, as rollcall prints times.
 
 use std::fmt::Write as _;
 
@@ -54,8 +54,8 @@ impl Sql for DuckDb {
         format!("(({a}) // {b})")
     }
 
-    fn indexes(&self, n: u64) -> String {
-        format!("SELECT range AS k\nFROM range({n})")
+    fn points(&self, n: u64, from: i64, every: i64) -> String {
+        format!("SELECT range AS k, {from} + range * {every} AS t_ms\nFROM range({n})")
     }
 
     fn unnest_range(&self, lo: &str, hi: &str) -> String {
@@ -67,9 +67,7 @@ impl Sql for DuckDb {
     }
 
     fn format_time(&self, ms: &str) -> String {
-        format!(
-            "strftime(epoch_ms({ms}), '%Y-%m-%dT%H:%M:%S') || CASE WHEN {ms} % 1000 = 0 THEN 'Z' ELSE printf('.%03dZ', ({ms} % 1000 + 1000) % 1000) END"
-        )
+        format!("replace(strftime(epoch_ms({ms}), '%Y-%m-%dT%H:%M:%S.%gZ'), '.000Z', 'Z')")
     }
 
     fn format_error(&self, code: &str) -> String {

@@ -611,8 +611,9 @@ pub(crate) trait Sql: Sync {
     /// `a / b` rounded down, for `a >= 0` and `b > 0`, as the type of a
     /// point index.
     fn index_div(&self, a: &str, b: &str) -> String;
-    /// A one-column (`k`) relation of the point indexes `0..n`.
-    fn indexes(&self, n: u64) -> String;
+    /// The body of a relation of the points `k` in `0..n` with their times
+    /// `t_ms = from + k * every`.
+    fn points(&self, n: u64, from: i64, every: i64) -> String;
     /// One row per value of `lo..hi` (an expression for a SELECT list).
     fn unnest_range(&self, lo: &str, hi: &str) -> String;
     /// The next row's `value` within `partition`, ordered by `order`; NULL
@@ -810,10 +811,16 @@ fn stale_comment(stale_after: Option<i64>) -> &'static str {
 }
 
 /// `ceil((x - from) / every)` clamped to `0..=count`: the first point index
-/// whose time is at or after `x`.
-fn first_index_at_or_after(sql: &dyn Sql, x: &str, steps: &Steps) -> String {
+/// whose time is at or after `x` (`count` when `x` is NULL and
+/// `null_is_end`).
+fn first_index_at_or_after(sql: &dyn Sql, x: &str, steps: &Steps, null_is_end: bool) -> String {
+    let null = if null_is_end {
+        format!("WHEN {x} IS NULL THEN {} ", steps.count)
+    } else {
+        String::new()
+    };
     format!(
-        "CASE WHEN {x} <= {from} THEN 0 ELSE least({count}, {div}) END",
+        "CASE {null}WHEN {x} <= {from} THEN 0 ELSE least({count}, {div}) END",
         from = steps.from,
         count = steps.count,
         div = sql.index_div(
@@ -845,11 +852,10 @@ fn state_at_points(q: &mut Query, sql: &dyn Sql, deployment: &str, steps: &Steps
         "state_at_point",
         "the span covering each point t = FROM + k * EVERY: the client's latest transition at or before t",
         format!(
-            "SELECT client, {} AS k, span_state, from_ms\nFROM (\n    SELECT client, span_state, from_ms,\n           {} AS first_k,\n           CASE WHEN until_ms IS NULL THEN {} ELSE {} END AS end_k\n    FROM state_spans\n) AS spans\nWHERE first_k < end_k",
+            "SELECT client, {} AS k, span_state, from_ms\nFROM (\n    SELECT client, span_state, from_ms,\n           {} AS first_k,\n           {} AS end_k\n    FROM state_spans\n) AS spans\nWHERE first_k < end_k",
             sql.unnest_range("first_k", "end_k"),
-            first_index_at_or_after(sql, "from_ms", steps),
-            steps.count,
-            first_index_at_or_after(sql, "until_ms", steps),
+            first_index_at_or_after(sql, "from_ms", steps, false),
+            first_index_at_or_after(sql, "until_ms", steps, true),
         ),
     );
 }
@@ -874,11 +880,10 @@ fn members_at_points(q: &mut Query, sql: &dyn Sql, collection: Option<&str>, ste
         "members_at_point",
         "members at each point t: a join span covers t",
         format!(
-            "SELECT {select}, {} AS k\nFROM (\n    SELECT {select},\n           {} AS first_k,\n           CASE WHEN until_ms IS NULL THEN {} ELSE {} END AS end_k\n    FROM membership_spans\n    WHERE span_change = 'join'\n) AS spans\nWHERE first_k < end_k",
+            "SELECT {select}, {} AS k\nFROM (\n    SELECT {select},\n           {} AS first_k,\n           {} AS end_k\n    FROM membership_spans\n    WHERE span_change = 'join'\n) AS spans\nWHERE first_k < end_k",
             sql.unnest_range("first_k", "end_k"),
-            first_index_at_or_after(sql, "from_ms", steps),
-            steps.count,
-            first_index_at_or_after(sql, "until_ms", steps),
+            first_index_at_or_after(sql, "from_ms", steps, false),
+            first_index_at_or_after(sql, "until_ms", steps, true),
         ),
     );
 }
@@ -926,7 +931,7 @@ fn build(sql: &dyn Sql, source: &Source, bound: &Bound) -> Query {
                     "the points t = FROM + k * EVERY < TO, k = 0..{}",
                     steps.count.saturating_sub(1)
                 ),
-                sql.indexes(steps.count),
+                sql.points(steps.count, steps.from, steps.every),
             );
             state_at_points(&mut q, sql, deployment, steps);
             let pop = match population {
@@ -950,7 +955,7 @@ fn build(sql: &dyn Sql, source: &Source, bound: &Bound) -> Query {
                         format!(
                             "SELECT client, {} AS k\nFROM first_seen",
                             sql.unnest_range(
-                                &first_index_at_or_after(sql, "first_ms", steps),
+                                &first_index_at_or_after(sql, "first_ms", steps, false),
                                 &steps.count.to_string()
                             )
                         ),
@@ -980,7 +985,7 @@ fn build(sql: &dyn Sql, source: &Source, bound: &Bound) -> Query {
             );
             q.select = format!(
                 "SELECT\n    {} AS \"time\",\n{}\nFROM points AS p\nLEFT JOIN counts AS c ON c.k = p.k\nORDER BY p.k",
-                sql.format_time(&point_time(steps, "p.k")),
+                sql.format_time("p.t_ms"),
                 coalesced_counts("c")
             );
         }
@@ -1041,7 +1046,7 @@ fn build(sql: &dyn Sql, source: &Source, bound: &Bound) -> Query {
                     "the points t = FROM + k * EVERY < TO, k = 0..{}",
                     steps.count.saturating_sub(1)
                 ),
-                sql.indexes(steps.count),
+                sql.points(steps.count, steps.from, steps.every),
             );
             q.cte(
                 "collections",
@@ -1072,7 +1077,7 @@ fn build(sql: &dyn Sql, source: &Source, bound: &Bound) -> Query {
             );
             q.select = format!(
                 "SELECT\n    {} AS \"time\",\n    c.collection AS \"collection\",\n{}\nFROM points AS p\nCROSS JOIN collections AS c\nLEFT JOIN counts AS n ON n.k = p.k AND n.collection = c.collection\nORDER BY p.k, c.collection",
-                sql.format_time(&point_time(steps, "p.k")),
+                sql.format_time("p.t_ms"),
                 coalesced_counts("n")
             );
         }
@@ -1141,7 +1146,7 @@ fn build(sql: &dyn Sql, source: &Source, bound: &Bound) -> Query {
                         "the buckets [FROM + k * EVERY, FROM + (k + 1) * EVERY), the last one cut at TO, k = 0..{}",
                         steps.count.saturating_sub(1)
                     ),
-                    sql.indexes(steps.count),
+                    sql.points(steps.count, steps.from, steps.every),
                 );
                 q.cte(
                     "counts",
@@ -1150,7 +1155,7 @@ fn build(sql: &dyn Sql, source: &Source, bound: &Bound) -> Query {
                 );
                 q.select = format!(
                     "SELECT\n    {} AS \"bucket\",\n    coalesce(c.n, 0) AS \"failures\"\nFROM buckets AS b\nLEFT JOIN counts AS c ON c.k = b.k\nORDER BY b.k",
-                    sql.format_time(&point_time(steps, "b.k"))
+                    sql.format_time("b.t_ms")
                 );
             }
         }
