@@ -119,7 +119,7 @@ exported: a later export into DIR writes only newer rows, as new part files.
     #[command(after_help = "\
 Examples:
   rollcall translate --dialect duckdb --source out 'STATES IN \"All Desktops\" AT NOW'
-  rollcall translate --dialect clickhouse --source s3://bucket/fleet \"$(cat weekly.rql)\" -p from=2026-10-01
+  rollcall translate --dialect clickhouse --source s3://bucket/fleet -p from=2026-10-01 - < weekly.rql
 
 NOW is the wall clock at translation time; names are checked against --db
 when that store exists. One query per statement, separated by a blank line.")]
@@ -379,7 +379,7 @@ pub struct TranslateArgs {
     #[arg(long, value_name = "PATH_OR_URL")]
     pub source: Option<String>,
 
-    /// The RQL statement to translate
+    /// The RQL statements to translate (`-` reads them from standard input)
     #[arg(value_name = "RQL")]
     pub rql: String,
 

@@ -1,14 +1,16 @@
 //! `rollcall translate --dialect duckdb|clickhouse [--source PATH_OR_URL]
-//! [--param k=v]... 'RQL'`: prints, for each statement, one SQL query over
-//! an export that returns the rows `rollcall query` returns.
+//! [--param k=v]... 'RQL'|-`: prints, for each statement, one SQL query
+//! over an export that returns the rows `rollcall query` returns (`-` reads
+//! the statements, e.g. a saved `.rql` file, from standard input).
 //!
 //! Glue only: the SQL is written by `rollcall_query::translate`. This
 //! command reads the wall clock once for `NOW`, binds `--param`s as `run`
 //! does, and checks names against the store at `--db` when that directory
 //! exists (when it does not, it says so on standard error and translates
 //! anyway). Queries go to standard output, one per statement, separated by
-//! a blank line, so the output of a whole `.rql` file can be piped into an
-//! SQL shell.
+//! a blank line (a query never holds a blank line itself), so the output of
+//! a whole `.rql` file can be piped into an SQL shell or split on blank
+//! lines.
 
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -21,26 +23,32 @@ use rollcall_query::{Params, QueryError};
 use crate::args::{self, TranslateArgs};
 use crate::{Rendered, UsageError};
 
-fn rendered(e: &QueryError, source: &str) -> anyhow::Error {
+fn rendered(e: &QueryError, source: &str, origin: &str) -> anyhow::Error {
     anyhow::Error::new(Rendered {
-        text: e.render(source, "query"),
+        text: e.render(source, origin),
         code: u8::try_from(e.exit_code()).unwrap_or(1),
     })
 }
 
 /// `rollcall translate`.
 pub fn run(db: &Path, a: &TranslateArgs) -> anyhow::Result<()> {
-    let source = a.rql.as_str();
+    let text = if a.rql == "-" {
+        io::read_to_string(io::stdin().lock()).context("read standard input")?
+    } else {
+        a.rql.clone()
+    };
+    let source = text.as_str();
+    let origin = if a.rql == "-" { "<stdin>" } else { "query" };
     if source.trim().is_empty() {
         return Err(UsageError("the query is empty; give one or more RQL statements".into()).into());
     }
-    let script = rollcall_query::parse_script(source).map_err(|e| rendered(&e, source))?;
+    let script = rollcall_query::parse_script(source).map_err(|e| rendered(&e, source, origin))?;
     let params: Params = a
         .params
         .iter()
         .map(|p| (p.name.clone(), p.value.clone()))
         .collect();
-    rollcall_query::check_params(&script, &params).map_err(|e| rendered(&e, source))?;
+    rollcall_query::check_params(&script, &params).map_err(|e| rendered(&e, source, origin))?;
     if script.statements.is_empty() {
         return Err(
             UsageError("the query holds only comments; give one or more RQL statements".into()).into(),
@@ -69,7 +77,7 @@ pub fn run(db: &Path, a: &TranslateArgs) -> anyhow::Result<()> {
     // leaves no half-written output.
     let mut queries = Vec::with_capacity(script.statements.len());
     for st in &script.statements {
-        queries.push(translate(st, &opts, snapshot.as_ref()).map_err(|e| rendered(&e, source))?);
+        queries.push(translate(st, &opts, snapshot.as_ref()).map_err(|e| rendered(&e, source, origin))?);
     }
     let mut out = BufWriter::new(io::stdout().lock());
     for (i, q) in queries.iter().enumerate() {

@@ -805,7 +805,7 @@ fn counted_state(state: &str, since: &str, stale_before: Option<String>) -> Stri
 
 fn stale_comment(stale_after: Option<i64>) -> &'static str {
     match stale_after {
-        Some(_) => "; STALE AFTER: a latest transition strictly older than T - d counts as Unknown",
+        Some(_) => ", and with STALE AFTER a latest transition strictly older than T - d counts as Unknown",
         None => "",
     }
 }
@@ -840,7 +840,7 @@ fn point_time(steps: &Steps, k: &str) -> String {
 fn state_at_points(q: &mut Query, sql: &dyn Sql, deployment: &str, steps: &Steps) {
     q.cte(
         "state_spans",
-        "each transition of the deployment holds from its time until the client's next transition\n(in (time_ms, seq) order; a tie on time_ms gives the earlier row an empty span)",
+        "each transition of the deployment holds from its time until the client's next transition\n(in (time_ms, seq) order, so a tie on time_ms gives the earlier row an empty span)",
         format!(
             "SELECT client,\n       state AS span_state,\n       time_ms AS from_ms,\n       {} AS until_ms\nFROM transitions\nWHERE deployment = {} AND time_ms <= {}",
             sql.next_value("time_ms", "client", "time_ms, seq"),

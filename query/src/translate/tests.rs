@@ -237,3 +237,31 @@ fn header_names_the_statement_now_and_parameters() {
         assert!(sql.contains(name), "{name} missing from\n{sql}");
     }
 }
+
+/// Every statement kind translates in both dialects into one query with
+/// named steps and no blank line inside (scripts split on blank lines).
+#[test]
+fn every_kind_translates_to_one_query_without_blank_lines() {
+    let kinds = [
+        "STATES IN \"All Desktops\" AT 2026-11-01T12:00:00Z",
+        "STATES FOR preproduction IN \"Pilot Ring\" AT NOW",
+        "STATES IN \"All Desktops\" FROM 2026-10-01 TO 2026-11-01 EVERY 1d",
+        "STATES FROM 2026-10-01 TO 2026-11-01 EVERY 1d STALE AFTER 2d",
+        "STATES BY COLLECTION AT NOW - 1d STALE AFTER 7d",
+        "STATES BY COLLECTION FROM 2026-10-01 TO 2026-11-01 EVERY 1w",
+        "FAILURES IN \"All Desktops\" FROM 2026-10-01 TO 2026-11-01 EVERY 1h",
+        "FAILURES FROM NOW - 30d TO NOW EVERY 1d BY ERROR",
+        "CLIENTS IN \"All Desktops\" AT NOW WHERE STATE = Failed LIMIT 50",
+        "CLIENTS AT NOW",
+        "HISTORY \"PC-0042\" FROM NOW - 7d TO NOW",
+    ];
+    for dialect in [Dialect::DuckDb, Dialect::ClickHouse] {
+        for text in kinds {
+            let sql = translate(&one(text), &opts(dialect), None).expect(text);
+            assert!(!sql.contains("\n\n"), "{text}:\n{sql}");
+            assert_eq!(sql.matches(';').count(), 1, "{text}:\n{sql}");
+            assert!(sql.trim_end().ends_with(';'), "{text}");
+            assert!(sql.contains("\nWITH\n"), "{text}:\n{sql}");
+        }
+    }
+}
