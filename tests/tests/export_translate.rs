@@ -578,3 +578,75 @@ fn translated_sql_matches_rollcall_on_duckdb_and_clickhouse() {
         "every case ran on ClickHouse"
     );
 }
+
+#[test]
+fn translate_checks_names_when_a_store_is_there() {
+    let f = fixture();
+    let out = rollcall(
+        &f.db,
+        &[
+            "translate",
+            "--dialect",
+            "duckdb",
+            "STATES IN \"All Desktop\" AT NOW",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("unknown collection \"All Desktop\""), "{err}");
+    assert!(err.contains("did you mean \"All Desktops\"?"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing printed on error");
+
+    // No store: translated as written, with a note.
+    let none = f.work.join("no-such.db");
+    let out = rollcall(
+        &none,
+        &[
+            "translate",
+            "--dialect",
+            "clickhouse",
+            "STATES IN \"All Desktop\" AT NOW",
+        ],
+    );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("translating without checking names"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("'All Desktop'"));
+
+    // SHOW and EXPLAIN have no translation; syntax errors are usage errors.
+    for (rql, code) in [
+        ("SHOW COLLECTIONS", 2),
+        ("EXPLAIN STATES AT NOW", 2),
+        ("STATES AT", 2),
+    ] {
+        let out = rollcall(&f.db, &["translate", "--dialect", "duckdb", rql]);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{rql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Statements from standard input, one query each, in order.
+    let mut child = Command::new(BIN)
+        .arg("--db")
+        .arg(&f.db)
+        .args(["translate", "--dialect", "duckdb", "-p", "from=2026-10-01", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"-- name: first\nHISTORY \"PC-0001\";\nFAILURES FROM $from TO $from + 1d EVERY 1h\n")
+            .expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let queries: Vec<&str> = text.trim().split("\n\n").collect();
+    assert_eq!(queries.len(), 2, "{text}");
+    assert!(queries[0].contains("-- name: first") && queries[0].contains("client_history AS ("));
+    assert!(queries[1].contains("-- with $from = 2026-10-01") && queries[1].contains("buckets AS ("));
+}
