@@ -677,8 +677,8 @@ impl Transaction<'_> {
         }
         let h = bloom::hash(key);
         for s in &self.staged {
-            if s.transitions.may_contain(h)
-                && covers(s.seg.as_ref(), key)
+            if covers(s.seg.as_ref(), key)
+                && s.transitions.may_contain(h)
                 && s.seg.contains_transition(key)?
             {
                 return Ok(true);

@@ -122,15 +122,6 @@ impl Fields<'_> {
     }
 }
 
-const NO_ROW: TransitionRow = TransitionRow {
-    time: Timestamp(0),
-    seq: Seq(0),
-    client: ClientId(0),
-    deployment: DeploymentId(0),
-    state: State::NotStarted,
-    error: None,
-};
-
 const NO_MEMBERSHIP: MembershipRow = MembershipRow {
     time: Timestamp(0),
     seq: Seq(0),
