@@ -187,7 +187,7 @@ fn field_error(kind: RowKind, field: usize, reason: impl fmt::Display) -> RowErr
 
 const STATE_NAMES: &str = "NotStarted, Compliant, InProgress, NonCompliant, Failed, Unknown";
 
-fn check_name<'a>(kind: RowKind, field: usize, name: Option<&'a str>, max: usize) -> Result<&'a str, RowError> {
+fn check_name(kind: RowKind, field: usize, name: Option<&str>, max: usize) -> Result<&str, RowError> {
     let Some(name) = name else {
         return Err(field_error(kind, field, "missing"));
     };

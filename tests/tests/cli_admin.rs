@@ -15,7 +15,10 @@ fn stats_reports_counts_and_time_range() {
     assert_eq!(env.stat("deployments"), "2");
     assert_eq!(env.stat("transitions"), "9");
     assert_eq!(env.stat("membership_changes"), "5");
-    assert_eq!(env.stat("time_range"), "2026-10-01T10:00:00Z .. 2026-10-06T10:00:00Z");
+    assert_eq!(
+        env.stat("time_range"),
+        "2026-10-01T10:00:00Z .. 2026-10-06T10:00:00Z"
+    );
     let out = env.cmd().arg("stats").assert().success();
     let text = stdout_of(&out);
     for key in ["segments", "bytes_on_disk", "bytes_per_transition"] {
@@ -62,7 +65,10 @@ fn check_reports_damage_with_file_and_offset() {
     let a = env.cmd().arg("check").assert().code(1);
     let err = stderr_of(&a);
     let name = seg.file_name().unwrap().to_string_lossy().into_owned();
-    assert!(err.contains("damage: ") && err.contains(&name) && err.contains("at offset"), "{err}");
+    assert!(
+        err.contains("damage: ") && err.contains(&name) && err.contains("at offset"),
+        "{err}"
+    );
     assert!(err.contains("is damaged"), "{err}");
 }
 
@@ -108,10 +114,21 @@ fn demo_builds_a_fleet_and_shows_the_headlines() {
         .stderr(predicate::str::contains("already holds data"));
     let before = env.stat("transitions");
     env.cmd()
-        .args(["demo", "--clients", "300", "--now", "2026-11-01T00:00:00Z", "--force"])
+        .args([
+            "demo",
+            "--clients",
+            "300",
+            "--now",
+            "2026-11-01T00:00:00Z",
+            "--force",
+        ])
         .assert()
         .success();
-    assert_eq!(env.stat("transitions"), before, "the same fleet again is all duplicates");
+    assert_eq!(
+        env.stat("transitions"),
+        before,
+        "the same fleet again is all duplicates"
+    );
 }
 
 #[test]
@@ -120,7 +137,10 @@ fn completions_for_each_shell() {
     for shell in ["bash", "zsh", "fish"] {
         let a = env.bare().args(["completions", shell]).assert().success();
         let out = stdout_of(&a);
-        assert!(out.contains("rollcall") && out.contains("ingest"), "{shell}: {out}");
+        assert!(
+            out.contains("rollcall") && out.contains("ingest"),
+            "{shell}: {out}"
+        );
     }
     env.bare().args(["completions", "tcsh"]).assert().code(2);
 }
@@ -170,7 +190,11 @@ fn every_command_has_help_with_an_example() {
     }
     let a = env.bare().arg("--help").assert().success();
     assert!(stdout_of(&a).contains("Exit codes"));
-    env.bare().arg("--version").assert().success().stdout(predicate::str::starts_with("rollcall "));
+    env.bare()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("rollcall "));
 }
 
 #[test]

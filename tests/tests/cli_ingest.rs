@@ -15,9 +15,18 @@ fn csv_files_load_and_summary_counts_rows() {
     let e = env.write("events.csv", EVENTS_CSV);
     let a = env.cmd().args(["ingest", "members"]).arg(&m).assert().success();
     assert!(stderr_of(&a).contains("5 rows read, 5 stored, 0 duplicates ignored, 0 rejected"));
-    let a = env.cmd().args(["ingest", "events"]).arg(&e).assert().success().stdout("");
+    let a = env
+        .cmd()
+        .args(["ingest", "events"])
+        .arg(&e)
+        .assert()
+        .success()
+        .stdout("");
     let err = stderr_of(&a);
-    assert!(err.contains("events.csv: 9 rows read, 9 stored, 0 duplicates ignored, 0 rejected in "), "{err}");
+    assert!(
+        err.contains("events.csv: 9 rows read, 9 stored, 0 duplicates ignored, 0 rejected in "),
+        "{err}"
+    );
     assert_eq!(env.stat("transitions"), "9");
     assert_eq!(env.stat("membership_changes"), "5");
     // Re-ingesting a file changes nothing.
@@ -82,7 +91,11 @@ fn ndjson_and_jsonl_load_like_csv() {
 {"time":"2026-10-02T09:00:00Z","client":"PC-1","state":"Compliant","error":null,"deployment":"production"}
 "#,
     );
-    env.cmd().args(["ingest", "members", "m.jsonl"]).current_dir(env.path()).assert().success();
+    env.cmd()
+        .args(["ingest", "members", "m.jsonl"])
+        .current_dir(env.path())
+        .assert()
+        .success();
     env.cmd()
         .args(["ingest", "events", "e.ndjson"])
         .current_dir(env.path())
@@ -105,7 +118,13 @@ fn bad_row_rejects_the_whole_file_with_its_position() {
         2026-10-01T11:00:00Z,PC-1,Done\n\
         2026-10-01T12:00:00Z,PC-2,Failed\n";
     let path = env.write("bad.csv", bad);
-    let a = env.cmd().args(["ingest", "events"]).arg(&path).assert().code(1).stdout("");
+    let a = env
+        .cmd()
+        .args(["ingest", "events"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stdout("");
     let err = stderr_of(&a);
     assert!(
         err.contains("bad.csv:3:3: state: unknown state \"Done\""),
@@ -119,12 +138,30 @@ fn bad_row_rejects_the_whole_file_with_its_position() {
 fn each_field_is_validated() {
     let cases: &[(&str, &str)] = &[
         ("time,client,state\nyesterday,PC-1,Failed\n", "2:1: time:"),
-        ("time,client,state\n2026-13-01T00:00:00Z,PC-1,Failed\n", "2:1: time: month out of range"),
-        ("time,client,state\n2026-10-01,,Failed\n", "2:2: client: empty name"),
-        ("time,client,state,error\n2026-10-01,PC-1,Failed,0xZZ\n", "2:4: error: bad error code \"0xZZ\""),
-        ("time,client,state,error\n2026-10-01,PC-1,Failed,4294967296\n", "2:4: error: bad error code"),
-        ("time,client,state\n2026-10-01,PC-1\n", "2: expected 3 fields as in the header, found 2"),
-        ("time,client,state\n2026-10-01,PC-1,Failed,extra\n", "2: expected 3 fields as in the header, found 4"),
+        (
+            "time,client,state\n2026-13-01T00:00:00Z,PC-1,Failed\n",
+            "2:1: time: month out of range",
+        ),
+        (
+            "time,client,state\n2026-10-01,,Failed\n",
+            "2:2: client: empty name",
+        ),
+        (
+            "time,client,state,error\n2026-10-01,PC-1,Failed,0xZZ\n",
+            "2:4: error: bad error code \"0xZZ\"",
+        ),
+        (
+            "time,client,state,error\n2026-10-01,PC-1,Failed,4294967296\n",
+            "2:4: error: bad error code",
+        ),
+        (
+            "time,client,state\n2026-10-01,PC-1\n",
+            "2: expected 3 fields as in the header, found 2",
+        ),
+        (
+            "time,client,state\n2026-10-01,PC-1,Failed,extra\n",
+            "2: expected 3 fields as in the header, found 4",
+        ),
     ];
     for (input, expected) in cases {
         let env = Env::new();
@@ -139,10 +176,16 @@ fn each_field_is_validated() {
     let a = env.cmd().args(["ingest", "events"]).arg(&path).assert().code(1);
     assert!(stderr_of(&a).contains("in.csv:2:2: client: name is 257 bytes long, the limit is 256"));
     let long_dep = "d".repeat(129);
-    let path = env.write("in2.csv", format!("time,client,state,deployment\n2026-10-01,PC-1,Failed,{long_dep}\n"));
+    let path = env.write(
+        "in2.csv",
+        format!("time,client,state,deployment\n2026-10-01,PC-1,Failed,{long_dep}\n"),
+    );
     let a = env.cmd().args(["ingest", "events"]).arg(&path).assert().code(1);
     assert!(stderr_of(&a).contains("in2.csv:2:4: deployment: name is 129 bytes long, the limit is 128"));
-    let path = env.write("m.csv", "time,client,collection,change\n2026-10-01,PC-1,X,enter\n");
+    let path = env.write(
+        "m.csv",
+        "time,client,collection,change\n2026-10-01,PC-1,X,enter\n",
+    );
     let a = env.cmd().args(["ingest", "members"]).arg(&path).assert().code(1);
     assert!(stderr_of(&a).contains("m.csv:2:4: change: expected join or leave, found \"enter\""));
 }
@@ -153,7 +196,10 @@ fn header_problems_are_reported() {
     let path = env.write("h1.csv", "time,client\n2026-10-01,PC-1\n");
     let a = env.cmd().args(["ingest", "events"]).arg(&path).assert().code(1);
     assert!(stderr_of(&a).contains("h1.csv:1: the header has no \"state\" column"));
-    let path = env.write("h2.csv", "time,client,state,deploymnet\n2026-10-01,PC-1,Failed,x\n");
+    let path = env.write(
+        "h2.csv",
+        "time,client,state,deploymnet\n2026-10-01,PC-1,Failed,x\n",
+    );
     let a = env.cmd().args(["ingest", "events"]).arg(&path).assert().code(1);
     let err = stderr_of(&a);
     assert!(err.contains("h2.csv:1:4: unknown column \"deploymnet\""), "{err}");
@@ -172,8 +218,14 @@ fn ndjson_errors_name_line_and_column() {
     );
     let a = env.cmd().args(["ingest", "events"]).arg(&path).assert().code(1);
     let err = stderr_of(&a);
-    assert!(err.contains("e.ndjson:2:38: state: unknown state \"Nope\""), "{err}");
-    let path = env.write("f.ndjson", "{\"time\":\"2026-10-01\",\"client\":\"PC-1\",\"state\":\"Failed\",\"colour\":1}\n");
+    assert!(
+        err.contains("e.ndjson:2:38: state: unknown state \"Nope\""),
+        "{err}"
+    );
+    let path = env.write(
+        "f.ndjson",
+        "{\"time\":\"2026-10-01\",\"client\":\"PC-1\",\"state\":\"Failed\",\"colour\":1}\n",
+    );
     let a = env.cmd().args(["ingest", "events"]).arg(&path).assert().code(1);
     assert!(stderr_of(&a).contains("unknown field \"colour\""));
     let path = env.write("g.ndjson", "{\"time\":\"2026-10-01\",\n");
@@ -198,9 +250,15 @@ fn skip_bad_rows_stores_good_rows_and_writes_a_reject_file() {
         .assert()
         .success();
     let err = stderr_of(&a);
-    assert!(err.contains("4 rows read, 2 stored, 0 duplicates ignored, 2 rejected"), "{err}");
+    assert!(
+        err.contains("4 rows read, 2 stored, 0 duplicates ignored, 2 rejected"),
+        "{err}"
+    );
     let reject = env.path().join("mixed.csv.rejects.csv");
-    assert!(err.contains(&reject.display().to_string()), "the reject file path is printed: {err}");
+    assert!(
+        err.contains(&reject.display().to_string()),
+        "the reject file path is printed: {err}"
+    );
     let rejects = std::fs::read_to_string(&reject).unwrap();
     assert_eq!(
         rejects,
@@ -249,14 +307,28 @@ fn stdin_commits_in_batches_and_keeps_earlier_commits_on_error() {
     input.push_str("2026-10-01T10:00:09Z,PC-9,Bogus\n");
     let a = env
         .cmd()
-        .args(["ingest", "events", "-", "--input-format", "csv", "--commit-every", "2"])
+        .args([
+            "ingest",
+            "events",
+            "-",
+            "--input-format",
+            "csv",
+            "--commit-every",
+            "2",
+        ])
         .write_stdin(input)
         .assert()
         .code(1);
     let err = stderr_of(&a);
     assert!(err.contains("<stdin>: committed 2 rows through line 3"), "{err}");
-    assert!(err.contains("<stdin>:7:3: state: unknown state \"Bogus\""), "{err}");
-    assert!(err.contains("4 rows through line 5 were committed earlier and stay stored"), "{err}");
+    assert!(
+        err.contains("<stdin>:7:3: state: unknown state \"Bogus\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("4 rows through line 5 were committed earlier and stay stored"),
+        "{err}"
+    );
     assert_eq!(env.stat("transitions"), "4");
 }
 
@@ -298,7 +370,10 @@ fn a_bad_file_stops_before_later_files() {
         .args([&good, &bad, &later])
         .assert()
         .code(1);
-    assert_eq!(env.query_csv("CLIENTS AT 2026-10-02"), "client,state,since\nPC-1,Failed,2026-10-01T00:00:00Z\n");
+    assert_eq!(
+        env.query_csv("CLIENTS AT 2026-10-02"),
+        "client,state,since\nPC-1,Failed,2026-10-01T00:00:00Z\n"
+    );
 }
 
 #[test]
@@ -310,13 +385,23 @@ fn snapshot_records_joins_and_leaves() {
     let list = env.write("desktops.txt", "PC-2\r\n\nPC-5\nPC-2\n");
     let a = env
         .cmd()
-        .args(["ingest", "snapshot", "--collection", "All Desktops", "--at", "2026-10-06T00:00:00Z"])
+        .args([
+            "ingest",
+            "snapshot",
+            "--collection",
+            "All Desktops",
+            "--at",
+            "2026-10-06T00:00:00Z",
+        ])
         .arg(&list)
         .assert()
         .success();
     let err = stderr_of(&a);
     assert!(err.contains("2 clients listed"), "{err}");
-    assert!(err.contains("2 were members; recorded 1 joins and 1 leaves"), "{err}");
+    assert!(
+        err.contains("2 were members; recorded 1 joins and 1 leaves"),
+        "{err}"
+    );
     assert_eq!(
         env.query_csv("CLIENTS IN \"All Desktops\" AT 2026-10-07"),
         "client,state,since\nPC-2,Failed,2026-10-03T08:00:00Z\nPC-5,NotStarted,\n"
@@ -329,7 +414,14 @@ fn snapshot_records_joins_and_leaves() {
     // The same snapshot again records nothing.
     let a = env
         .cmd()
-        .args(["ingest", "snapshot", "--collection", "All Desktops", "--at", "2026-10-06T00:00:00Z"])
+        .args([
+            "ingest",
+            "snapshot",
+            "--collection",
+            "All Desktops",
+            "--at",
+            "2026-10-06T00:00:00Z",
+        ])
         .arg(&list)
         .assert()
         .success();
@@ -340,13 +432,28 @@ fn snapshot_records_joins_and_leaves() {
 fn snapshot_reads_csv_with_client_header_and_stdin() {
     let env = Env::new();
     env.cmd()
-        .args(["ingest", "snapshot", "--collection", "Pilot", "--at", "2026-10-01", "-"])
+        .args([
+            "ingest",
+            "snapshot",
+            "--collection",
+            "Pilot",
+            "--at",
+            "2026-10-01",
+            "-",
+        ])
         .write_stdin("client\n\"PC, 1\"\nPC-2\n")
         .assert()
         .success();
     let csv = env.write("pilot.csv", "client\nPC-2\n");
     env.cmd()
-        .args(["ingest", "snapshot", "--collection", "Pilot", "--at", "2026-10-02"])
+        .args([
+            "ingest",
+            "snapshot",
+            "--collection",
+            "Pilot",
+            "--at",
+            "2026-10-02",
+        ])
         .arg(&csv)
         .assert()
         .success()
@@ -355,16 +462,36 @@ fn snapshot_reads_csv_with_client_header_and_stdin() {
         env.query_csv("CLIENTS IN Pilot AT 2026-10-01T12:00:00Z"),
         "client,state,since\n\"PC, 1\",NotStarted,\nPC-2,NotStarted,\n"
     );
-    assert_eq!(env.query_csv("CLIENTS IN Pilot AT 2026-10-03"), "client,state,since\nPC-2,NotStarted,\n");
+    assert_eq!(
+        env.query_csv("CLIENTS IN Pilot AT 2026-10-03"),
+        "client,state,since\nPC-2,NotStarted,\n"
+    );
     let bad = env.write("bad.csv", "name\nPC-1\n");
     env.cmd()
-        .args(["ingest", "snapshot", "--collection", "Pilot", "--at", "2026-10-02"])
+        .args([
+            "ingest",
+            "snapshot",
+            "--collection",
+            "Pilot",
+            "--at",
+            "2026-10-02",
+        ])
         .arg(&bad)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("bad.csv:1:1: a snapshot CSV has exactly one column"));
+        .stderr(predicate::str::contains(
+            "bad.csv:1:1: a snapshot CSV has exactly one column",
+        ));
     env.cmd()
-        .args(["ingest", "snapshot", "--collection", "Pilot", "--at", "someday", "-"])
+        .args([
+            "ingest",
+            "snapshot",
+            "--collection",
+            "Pilot",
+            "--at",
+            "someday",
+            "-",
+        ])
         .write_stdin("PC-1\n")
         .assert()
         .code(2)

@@ -115,14 +115,23 @@ fn clients_and_history() {
 fn every_output_format() {
     let env = fixture();
     let rql = "STATES IN \"All Desktops\" AT 2026-10-04";
-    let json = env.cmd().args(["query", rql, "--format", "json"]).assert().success();
+    let json = env
+        .cmd()
+        .args(["query", rql, "--format", "json"])
+        .assert()
+        .success();
     assert_eq!(
         stdout_of(&json),
         "[\n  {\"time\":\"2026-10-04T00:00:00Z\",\"NotStarted\":0,\"Compliant\":2,\"InProgress\":0,\"NonCompliant\":0,\"Failed\":1,\"Unknown\":0,\"total\":3}\n]\n"
     );
     let nd = env
         .cmd()
-        .args(["query", "CLIENTS IN \"All Desktops\" AT 2026-10-01T10:30:00Z", "--format", "ndjson"])
+        .args([
+            "query",
+            "CLIENTS IN \"All Desktops\" AT 2026-10-01T10:30:00Z",
+            "--format",
+            "ndjson",
+        ])
         .assert()
         .success();
     assert_eq!(
@@ -131,9 +140,16 @@ fn every_output_format() {
          {\"client\":\"PC-2\",\"state\":\"InProgress\",\"since\":\"2026-10-01T10:00:00Z\"}\n\
          {\"client\":\"PC-3\",\"state\":\"Compliant\",\"since\":\"2026-10-01T10:00:00Z\"}\n"
     );
-    let table = env.cmd().args(["query", rql, "--format", "table"]).assert().success();
+    let table = env
+        .cmd()
+        .args(["query", rql, "--format", "table"])
+        .assert()
+        .success();
     let text = stdout_of(&table);
-    assert!(text.contains("Compliant") && text.contains('█'), "table with bars: {text}");
+    assert!(
+        text.contains("Compliant") && text.contains('█'),
+        "table with bars: {text}"
+    );
     // Not a terminal: csv by default.
     let csv = env.cmd().args(["query", rql]).assert().success();
     assert!(stdout_of(&csv).starts_with(HEADER));
@@ -177,7 +193,10 @@ fn parameters_bound_and_unbound() {
     let a = env.cmd().args(["query", rql]).assert().code(2).stdout("");
     let err = stderr_of(&a);
     assert!(err.contains("parameter $from has no value"), "{err}");
-    assert!(err.contains("parameter $step has no value"), "every unbound parameter is named: {err}");
+    assert!(
+        err.contains("parameter $step has no value"),
+        "every unbound parameter is named: {err}"
+    );
     env.cmd()
         .args(["query", rql, "--param", "nonsense"])
         .assert()
@@ -270,7 +289,10 @@ fn piped_statements_run_as_a_batch() {
         .write_stdin("STATES AT 2026-10-04;\nSTATES AT;\nSTATES AT 2026-10-05;\n")
         .assert()
         .code(2);
-    assert_eq!(stdout_of(&out), format!("{HEADER}2026-10-04T00:00:00Z,1,2,0,0,1,0,4\n"));
+    assert_eq!(
+        stdout_of(&out),
+        format!("{HEADER}2026-10-04T00:00:00Z,1,2,0,0,1,0,4\n")
+    );
 }
 
 #[test]

@@ -52,7 +52,13 @@ fn output_dir_writes_one_file_per_statement() {
         .cmd()
         .arg("run")
         .arg(&rql)
-        .args(["--param", "at=2026-10-04", "--param", "from=2026-10-01", "--output-dir"])
+        .args([
+            "--param",
+            "at=2026-10-04",
+            "--param",
+            "from=2026-10-01",
+            "--output-dir",
+        ])
         .arg(&dir)
         .assert()
         .success()
@@ -69,12 +75,23 @@ fn output_dir_writes_one_file_per_statement() {
     env.cmd()
         .arg("run")
         .arg(&rql)
-        .args(["-p", "at=2026-10-04", "-p", "from=2026-10-01", "--format", "json", "--output-dir"])
+        .args([
+            "-p",
+            "at=2026-10-04",
+            "-p",
+            "from=2026-10-01",
+            "--format",
+            "json",
+            "--output-dir",
+        ])
         .arg(&dir)
         .assert()
         .success();
     let json = std::fs::read_to_string(dir.join("02.json")).unwrap();
-    assert!(json.starts_with("[\n  {\"bucket\":\"2026-10-01T00:00:00Z\",\"failures\":2}"), "{json}");
+    assert!(
+        json.starts_with("[\n  {\"bucket\":\"2026-10-01T00:00:00Z\",\"failures\":2}"),
+        "{json}"
+    );
     assert!(dir.join("desktops.json").is_file());
 }
 
@@ -94,7 +111,10 @@ fn unbound_parameters_fail_before_anything_runs() {
         .stdout("");
     let err = stderr_of(&a);
     assert!(err.contains("parameter $from has no value"), "{err}");
-    assert!(err.contains("weekly.rql:5:"), "the diagnostic points into the file: {err}");
+    assert!(
+        err.contains("weekly.rql:5:"),
+        "the diagnostic points into the file: {err}"
+    );
     assert!(!dir.exists(), "nothing ran, nothing was written");
 }
 

@@ -103,7 +103,11 @@ impl Env {
     /// Runs `rollcall query RQL --format csv` and returns standard output,
     /// asserting success.
     pub fn query_csv(&self, rql: &str) -> String {
-        let out = self.cmd().args(["query", rql, "--format", "csv"]).assert().success();
+        let out = self
+            .cmd()
+            .args(["query", rql, "--format", "csv"])
+            .assert()
+            .success();
         String::from_utf8(out.get_output().stdout.clone()).expect("utf-8 output")
     }
 
