@@ -311,7 +311,8 @@ pub fn run(db: &Path) -> anyhow::Result<()> {
                 let _ = stdout.flush();
                 *names.borrow_mut() = Names::load(db);
             }
-            Err(ReadlineError::Interrupted) => continue,
+            // Ctrl-C at the prompt: the input is abandoned; say so, as shells do.
+            Err(ReadlineError::Interrupted) => note("^C"),
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(e).context("read input"),
         }

@@ -104,6 +104,7 @@ fn ctrl_c_abandons_input_and_ctrl_d_leaves() {
     send(&mut p, "STATES IN \"All Desktops\"");
     send(&mut p, "\r");
     p.send_control('c').unwrap();
+    p.exp_string("^C").unwrap();
     p.exp_string(PROMPT).unwrap();
     p.send_line(".format csv").unwrap();
     p.exp_string(PROMPT).unwrap();
