@@ -212,6 +212,24 @@ impl QueryError {
         std::iter::once(self.first.as_ref()).chain(self.more.iter())
     }
 
+    /// True when the text stopped before the statement was complete (the
+    /// parser wanted more at the end of input, or a quoted name is still
+    /// open): a REPL should read another line rather than report it.
+    ///
+    /// ```
+    /// use rollcall_query::parse_script;
+    /// assert!(parse_script("STATES IN \"All Desktops\"").unwrap_err().is_incomplete());
+    /// assert!(parse_script("STATES IN \"All Desk").unwrap_err().is_incomplete());
+    /// assert!(!parse_script("STATES IN x NOW").unwrap_err().is_incomplete());
+    /// ```
+    pub fn is_incomplete(&self) -> bool {
+        match self.first.as_ref() {
+            ErrorKind::Syntax { found, .. } => found == "end of input",
+            ErrorKind::Invalid { message, .. } => message.ends_with("has no closing `\"`"),
+            _ => false,
+        }
+    }
+
     /// The process exit code SPEC.md section 5 gives this error: 2 for a
     /// mistake in the query (syntax, unbound parameter, invalid statement,
     /// unknown state), 1 for a runtime failure (unknown collection,

@@ -14,6 +14,8 @@
 
 mod error;
 mod exec;
+#[doc(hidden)]
+pub mod fuzzing;
 mod plan;
 mod render;
 mod result;

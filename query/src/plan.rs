@@ -318,7 +318,7 @@ impl Planner<'_> {
         let out_of_range = || {
             QueryError::invalid(
                 t.span(),
-                format!("time {t} is out of the representable range"),
+                "this time is out of the representable range".to_owned(),
                 Some("times must stay within about 292 million years of 1970".to_owned()),
             )
         };

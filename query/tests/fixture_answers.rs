@@ -334,3 +334,20 @@ fn default_deployment_is_known_in_an_empty_store() {
         format!("time,{HEAD}\n2026-10-03T00:00:00Z,0,0,0,0,0,0,0\ndeployment\nproduction\n")
     );
 }
+
+#[test]
+fn a_set_cancel_flag_stops_the_statement() {
+    let (_d, store) = fixture();
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let script = parse_script("STATES AT NOW").expect("parse");
+    let opts = ExecOptions {
+        now: now(),
+        params: Params::new(),
+        cancel: Some(flag.clone()),
+    };
+    let err = execute(&store.snapshot(), &script.statements[0].statement, &opts).expect_err("cancelled");
+    assert!(matches!(err.kind(), rollcall_query::ErrorKind::Cancelled));
+    assert_eq!(err.exit_code(), 1);
+    flag.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(execute(&store.snapshot(), &script.statements[0].statement, &opts).is_ok());
+}

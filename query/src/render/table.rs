@@ -48,14 +48,25 @@ pub(super) fn write(table: &Table, out: &mut dyn Write) -> io::Result<()> {
                 .unwrap_or(0)
         })
         .unwrap_or(0);
+    // Right-align a column only when every value in it is a count.
+    let numeric: Vec<bool> = (0..table.columns.len())
+        .map(|c| {
+            table
+                .rows
+                .iter()
+                .all(|r| matches!(r.get(c), Some(Value::Count(_) | Value::Null)))
+        })
+        .collect();
     for row in &table.rows {
         let mut cells: Vec<Cell> = row
             .iter()
-            .map(|v| {
+            .enumerate()
+            .map(|(c, v)| {
                 let cell = Cell::new(v.to_text());
-                match v {
-                    Value::Count(_) => cell.set_alignment(CellAlignment::Right),
-                    _ => cell,
+                if numeric.get(c).copied().unwrap_or(false) {
+                    cell.set_alignment(CellAlignment::Right)
+                } else {
+                    cell
                 }
             })
             .collect();

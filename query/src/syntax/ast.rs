@@ -334,14 +334,14 @@ pub(crate) const UNITS: [(&str, i64); 6] = [
 ];
 
 impl fmt::Display for Duration {
-    /// The shortest form, largest unit first: `90m` prints `1h30m`, zero
-    /// prints `0s`.
+    /// Largest unit first, days rather than weeks (`90m` prints `1h30m`,
+    /// `2w` prints `14d`); zero prints `0s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0 <= 0 {
             return f.write_str("0s");
         }
         let mut rest = self.0;
-        for (unit, ms) in UNITS {
+        for (unit, ms) in UNITS.into_iter().skip(1) {
             let n = rest / ms;
             if n > 0 {
                 write!(f, "{n}{unit}")?;

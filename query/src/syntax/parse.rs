@@ -122,10 +122,9 @@ impl<'a> Parser<'a> {
             (Some(c), Some(w)) if c.clauses.contains(&w.as_str()) => {
                 Some(format!("{} clauses go in this order: {}", c.name, c.usage))
             }
-            (_, Some(w)) if is_keyword(w) => None,
-            (_, Some(w)) if w.len() <= 12 => suggest::closest(w, STATEMENT_KEYWORDS.iter().copied())
-                .filter(|_| ctx.is_none())
-                .map(|k| format!("did you mean {k}?")),
+            (None, Some(w)) if w.len() <= 12 && !STATEMENT_KEYWORDS.contains(&w.as_str()) => {
+                suggest::closest(w, STATEMENT_KEYWORDS.iter().copied()).map(|k| format!("did you mean {k}?"))
+            }
             _ => None,
         };
         Err(Box::new(ErrorKind::Syntax {
@@ -267,9 +266,19 @@ impl<'a> Parser<'a> {
                 !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == ':' || c == '.')
             });
             let Some((rest, text)) = lit else {
+                if whole.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(invalid(
+                        whole_span,
+                        format!(
+                            "`{}` is not a time: RQL does not read epoch milliseconds",
+                            clip(whole)
+                        ),
+                        Some(TIME_HELP),
+                    ));
+                }
                 return Err(invalid(
                     whole_span,
-                    format!("malformed time `{whole}`"),
+                    format!("malformed time `{}`", clip(whole)),
                     Some(TIME_HELP),
                 ));
             };
@@ -768,7 +777,11 @@ fn check_order(from: &TimeExpr, to: &TimeExpr) -> Result<(), Box<ErrorKind>> {
     if a >= b {
         return Err(invalid(
             from.span().to(to.span()),
-            format!("FROM {from} is not before TO {to}"),
+            format!(
+                "FROM {} is not before TO {}",
+                clip(&from.to_string()),
+                clip(&to.to_string())
+            ),
             Some("ranges are half-open, [FROM, TO): FROM must be earlier than TO"),
         ));
     }
@@ -776,7 +789,7 @@ fn check_order(from: &TimeExpr, to: &TimeExpr) -> Result<(), Box<ErrorKind>> {
 }
 
 fn clip(s: &str) -> String {
-    const MAX: usize = 24;
+    const MAX: usize = 40;
     if s.chars().count() > MAX {
         format!("{}...", s.chars().take(MAX).collect::<String>())
     } else {
