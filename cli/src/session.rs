@@ -242,6 +242,9 @@ impl Session {
     }
 
     fn query_failure(e: &QueryError, source: &str, origin: &str, note: Option<String>) -> anyhow::Error {
+        if matches!(e.kind(), ErrorKind::Cancelled) {
+            return anyhow::Error::new(Cancelled);
+        }
         let mut text = e.render(source, origin);
         if let Some(note) = note {
             if !text.ends_with('\n') {
@@ -413,14 +416,21 @@ impl Session {
     }
 }
 
-/// True when `e` (or a cause) is a cancelled query.
+/// A statement stopped through the session's cancel flag (Ctrl-C).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("query cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// True when `e` (or a cause) is a cancelled statement.
 pub fn is_cancelled(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<QueryError>()
-            .is_some_and(|q| matches!(q.kind(), ErrorKind::Cancelled))
-            || c.downcast_ref::<Rendered>()
-                .is_some_and(|r| r.text.starts_with("error: query cancelled"))
-    })
+    e.chain().any(|c| c.downcast_ref::<Cancelled>().is_some())
 }
 
 /// The dot-commands, as `.help` prints them.
