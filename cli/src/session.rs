@@ -197,6 +197,7 @@ pub struct Session {
     cancel: Arc<AtomicBool>,
     output: Output,
     fixed: Option<Snapshot>,
+    last: Option<Snapshot>,
 }
 
 impl Session {
@@ -211,6 +212,7 @@ impl Session {
             cancel: Arc::new(AtomicBool::new(false)),
             output: Output::Stdout,
             fixed: None,
+            last: None,
         }
     }
 
@@ -223,6 +225,11 @@ impl Session {
     /// handler).
     pub fn cancel_flag(&self) -> Arc<AtomicBool> {
         self.cancel.clone()
+    }
+
+    /// The snapshot the last script ran on (the REPL completes names from it).
+    pub fn last_snapshot(&self) -> Option<&Snapshot> {
+        self.last.as_ref()
     }
 
     /// Makes every script read `snapshot` instead of opening the store (the
@@ -272,6 +279,7 @@ impl Session {
             return Ok(0);
         }
         let snapshot = self.snapshot()?;
+        self.last = Some(snapshot.fork());
         let now = self.now.unwrap_or_else(wall_clock);
         for (i, st) in script.statements.iter().enumerate() {
             self.cancel.store(false, Ordering::SeqCst);
