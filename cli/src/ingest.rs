@@ -696,6 +696,29 @@ impl NdjsonSource {
     }
 }
 
+/// The longest NDJSON line read (a row is far smaller; this bounds memory).
+const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Consumes input up to and including the next newline.
+fn skip_line(r: &mut impl BufRead) -> anyhow::Result<()> {
+    loop {
+        let avail = r.fill_buf().context("read input")?;
+        if avail.is_empty() {
+            return Ok(());
+        }
+        match avail.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                r.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = avail.len();
+                r.consume(n);
+            }
+        }
+    }
+}
+
 /// 1-based byte column of `"key"` used as an object key in `line`.
 fn key_column(line: &[u8], key: &str) -> Option<u64> {
     let pat = format!("\"{key}\"");
@@ -716,11 +739,26 @@ impl RowSource for NdjsonSource {
     fn fill(&mut self, batch: &mut Batch, max: usize, on_bad: &mut OnBad<'_>) -> anyhow::Result<bool> {
         while batch.len() < max {
             self.buf.clear();
-            let n = self.rdr.read_until(b'\n', &mut self.buf).context("read input")?;
+            let n = (&mut self.rdr)
+                .take(MAX_LINE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut self.buf)
+                .context("read input")?;
             if n == 0 {
                 return Ok(true);
             }
             self.line += 1;
+            if self.buf.len() > MAX_LINE_BYTES && self.buf.last() != Some(&b'\n') {
+                skip_line(&mut self.rdr)?;
+                self.read += 1;
+                let head = String::from_utf8_lossy(&self.buf[..200]).into_owned();
+                on_bad(BadRow {
+                    line: self.line,
+                    column: None,
+                    reason: format!("line is longer than {MAX_LINE_BYTES} bytes"),
+                    raw: format!("{head}..."),
+                })?;
+                continue;
+            }
             while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
                 self.buf.pop();
             }

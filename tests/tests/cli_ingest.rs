@@ -497,3 +497,30 @@ fn snapshot_reads_csv_with_client_header_and_stdin() {
         .code(2)
         .stderr(predicate::str::contains("--at \"someday\""));
 }
+
+#[test]
+fn overlong_ndjson_lines_are_bad_rows_not_memory() {
+    let env = Env::new();
+    let mut input = format!(
+        "{{\"time\":\"2026-10-01\",\"client\":\"{}\",\"state\":\"Failed\"}}\n",
+        "x".repeat(2 << 20)
+    );
+    input.push_str("{\"time\":\"2026-10-01\",\"client\":\"PC-1\",\"state\":\"Failed\"}\n");
+    let path = env.write("long.ndjson", &input);
+    env.cmd()
+        .args(["ingest", "events"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "long.ndjson:1: line is longer than 1048576 bytes",
+        ));
+    env.cmd()
+        .args(["ingest", "events", "--skip-bad-rows"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "2 rows read, 1 stored, 0 duplicates ignored, 1 rejected",
+        ));
+}
