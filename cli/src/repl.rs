@@ -279,6 +279,7 @@ pub fn run(db: &Path) -> anyhow::Result<()> {
     ));
     let mut history_warned = false;
     loop {
+        session.reset_cancel();
         match rl.readline("rollcall> ") {
             Ok(input) => {
                 if input.trim().is_empty() {

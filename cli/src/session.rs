@@ -222,9 +222,16 @@ impl Session {
     }
 
     /// The flag that cancels the running statement (set it from a Ctrl-C
-    /// handler).
+    /// handler). Once set, every statement fails with [`Cancelled`] until
+    /// [`Session::reset_cancel`].
     pub fn cancel_flag(&self) -> Arc<AtomicBool> {
         self.cancel.clone()
+    }
+
+    /// Clears the cancel flag (the REPL does so before reading each input,
+    /// so a Ctrl-C pressed while a statement runs is never lost).
+    pub fn reset_cancel(&self) {
+        self.cancel.store(false, Ordering::SeqCst);
     }
 
     /// The snapshot the last script ran on (the REPL completes names from it).
@@ -282,7 +289,6 @@ impl Session {
         self.last = Some(snapshot.fork());
         let now = self.now.unwrap_or_else(wall_clock);
         for (i, st) in script.statements.iter().enumerate() {
-            self.cancel.store(false, Ordering::SeqCst);
             let opts = ExecOptions {
                 now,
                 params: self.params.clone(),
