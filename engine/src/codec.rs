@@ -39,7 +39,10 @@ pub(crate) fn check_header(bytes: &[u8], magic: &[u8; 4], supported: u32, file: 
     let version = r
         .u32()
         .ok_or_else(|| Error::corrupt(file, 4, "file ends inside its header"))?;
-    if version == 0 || version > supported {
+    if version == 0 {
+        return Err(Error::corrupt(file, 4, "format version 0 is never written"));
+    }
+    if version > supported {
         return Err(Error::UnsupportedVersion {
             file: file.to_path_buf(),
             found: version,

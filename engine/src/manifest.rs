@@ -138,10 +138,11 @@ impl Manifest {
         let (body, crc) = bytes.split_at(bytes.len() - 4);
         let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
         if crc32fast::hash(body) != stored {
+            // One checksum covers the whole file: the damage is somewhere in it.
             return Err(Error::corrupt(
                 file,
-                body.len() as u64,
-                "manifest checksum mismatch",
+                0,
+                format!("manifest checksum mismatch (it covers bytes 0..{})", body.len()),
             ));
         }
         let mut r = Reader::new(body);

@@ -92,7 +92,8 @@ impl MemRun {
         }
     }
 
-    /// Merges several runs into one.
+    /// Merges several runs into one. The stable sort finds the sorted runs
+    /// in the concatenation and merges them in linear time per level.
     pub(crate) fn merge<'a>(runs: impl IntoIterator<Item = &'a MemRun>) -> MemRun {
         let mut t = Vec::new();
         let mut m = Vec::new();
@@ -100,7 +101,12 @@ impl MemRun {
             t.extend_from_slice(&r.transitions);
             m.extend_from_slice(&r.memberships);
         }
-        MemRun::new(t, m)
+        t.sort_by_key(|r| (r.time, r.seq));
+        m.sort_by_key(|r| (r.collection, r.time, r.seq));
+        MemRun {
+            transitions: t,
+            memberships: m,
+        }
     }
 
     pub(crate) fn transitions(&self) -> &[TransitionRow] {

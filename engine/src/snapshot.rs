@@ -122,6 +122,8 @@ pub(crate) struct SnapshotParts {
     pub bytes_on_disk: u64,
     /// Rows in the memtable.
     pub memtable_rows: u64,
+    /// Cache: per client, the time of its first membership change.
+    pub first_membership: std::sync::OnceLock<Vec<i64>>,
 }
 
 /// A consistent read view. Cheap to clone; `Send + Sync`; usable from many
@@ -359,6 +361,55 @@ impl Snapshot {
         });
     }
 
+    /// The name of a deployment id.
+    pub fn deployment_name(&self, id: DeploymentId) -> Option<String> {
+        self.parts.deployments.name(id.0)
+    }
+
+    /// The name of a collection id.
+    pub fn collection_name(&self, id: CollectionId) -> Option<String> {
+        self.parts.collections.name(id.0)
+    }
+
+    /// Visits every stored transition with `lo <= time <= hi`, in chunks.
+    /// Each run is visited in `(time, seq)` order, but runs may overlap in
+    /// time: sort by `(time, seq)` if a global order is needed. For exports
+    /// and tools; queries have typed functions.
+    pub fn for_each_transition(
+        &self,
+        lo: Timestamp,
+        hi: Timestamp,
+        mut f: impl FnMut(&[TransitionRow]) -> Result<()>,
+    ) -> Result<()> {
+        for run in self.all_runs() {
+            if !overlaps(run.as_ref(), lo, hi) {
+                continue;
+            }
+            let n = run.scan_transitions(lo, hi, &mut |rows| {
+                self.check_cancel()?;
+                f(rows)
+            })?;
+            self.count_scan(n);
+        }
+        Ok(())
+    }
+
+    /// Visits every stored membership change, in chunks (per run, per
+    /// collection in `(time, seq)` order).
+    pub fn for_each_membership(&self, mut f: impl FnMut(&[MembershipRow]) -> Result<()>) -> Result<()> {
+        for run in self.all_runs() {
+            if run.membership_count() == 0 {
+                continue;
+            }
+            let n = run.scan_memberships(None, Timestamp::MAX, &mut |rows| {
+                self.check_cancel()?;
+                f(rows)
+            })?;
+            self.count_scan(n);
+        }
+        Ok(())
+    }
+
     /// Number of clients known to the snapshot.
     pub fn client_count(&self) -> usize {
         self.parts.clients.len()
@@ -374,37 +425,55 @@ impl Snapshot {
             .iter()
             .filter(|c| c.deployment == deployment && c.time <= at)
             .max_by_key(|c| c.time);
-        let (mut st, base_lo) = match cp {
+        let mut st = match cp {
             Some(cp) => {
                 self.probe.checkpoints_used.fetch_add(1, Ordering::Relaxed);
-                (AsOf::from_checkpoint(cp, n), cp.time.saturating_add(1))
+                AsOf::from_checkpoint(cp, n)
             }
-            None => (AsOf::empty(n), Timestamp::MIN),
+            None => AsOf::empty(n),
         };
-        let skip_base = cp.is_some_and(|cp| cp.time == Timestamp::MAX);
-        for run in &self.parts.base {
-            if skip_base || !overlaps(run.as_ref(), base_lo, at) {
-                continue;
-            }
-            let rows = run.scan_transitions(base_lo, at, &mut |rows| {
-                self.check_cancel()?;
-                st.apply(deployment, rows);
-                Ok(())
-            })?;
-            self.count_scan(rows);
+        let base_lo = cp.map_or(Timestamp::MIN, |cp| cp.time.saturating_add(1));
+        if cp.is_none_or(|cp| cp.time < Timestamp::MAX) {
+            self.apply_runs(&mut st, deployment, &self.parts.base, base_lo, at)?;
         }
-        for run in &self.parts.delta {
-            if !overlaps(run.as_ref(), Timestamp::MIN, at) {
-                continue;
-            }
-            let rows = run.scan_transitions(Timestamp::MIN, at, &mut |rows| {
-                self.check_cancel()?;
-                st.apply(deployment, rows);
-                Ok(())
-            })?;
-            self.count_scan(rows);
-        }
+        self.apply_runs(&mut st, deployment, &self.parts.delta, Timestamp::MIN, at)?;
         Ok(st)
+    }
+
+    /// Moves `st` from "as of `from`" to "as of `to`" (`from < to`) by
+    /// applying every transition with `from < time <= to`.
+    fn advance(&self, st: &mut AsOf, deployment: DeploymentId, from: Timestamp, to: Timestamp) -> Result<()> {
+        if from == Timestamp::MAX {
+            return Ok(());
+        }
+        let lo = from.saturating_add(1);
+        self.apply_runs(st, deployment, &self.parts.base, lo, to)?;
+        self.apply_runs(st, deployment, &self.parts.delta, lo, to)
+    }
+
+    fn apply_runs(
+        &self,
+        st: &mut AsOf,
+        deployment: DeploymentId,
+        runs: &[Arc<dyn Run>],
+        lo: Timestamp,
+        hi: Timestamp,
+    ) -> Result<()> {
+        if lo > hi {
+            return Ok(());
+        }
+        for run in runs {
+            if !overlaps(run.as_ref(), lo, hi) {
+                continue;
+            }
+            let rows = run.scan_transitions(lo, hi, &mut |rows| {
+                self.check_cancel()?;
+                st.apply(deployment, rows);
+                Ok(())
+            })?;
+            self.count_scan(rows);
+        }
+        Ok(())
     }
 
     /// Membership changes of one collection with `time <= hi`, in `(time, seq)` order.
@@ -421,7 +490,9 @@ impl Snapshot {
             })?;
             self.count_scan(rows);
         }
-        log.sort_unstable_by_key(|r| (r.time, r.seq));
+        if !log.is_sorted_by_key(|r| (r.time, r.seq)) {
+            log.sort_unstable_by_key(|r| (r.time, r.seq));
+        }
         Ok(log)
     }
 
@@ -434,23 +505,29 @@ impl Snapshot {
         Ok(set)
     }
 
-    /// Clients with any membership change at or before `at`.
-    fn clients_with_membership(&self, at: Timestamp) -> Result<ClientSet> {
-        let mut set = ClientSet::new(self.parts.clients.len());
+    /// Per client, the time of its first membership change (`i64::MAX` when
+    /// it has none). Computed once per snapshot.
+    fn first_membership_times(&self) -> Result<&[i64]> {
+        if let Some(v) = self.parts.first_membership.get() {
+            return Ok(v);
+        }
+        let mut first = vec![i64::MAX; self.parts.clients.len()];
         for run in self.all_runs() {
             if run.membership_count() == 0 {
                 continue;
             }
-            let rows = run.scan_memberships(None, at, &mut |rows| {
+            let rows = run.scan_memberships(None, Timestamp::MAX, &mut |rows| {
                 self.check_cancel()?;
-                for r in rows.iter().filter(|r| r.time <= at) {
-                    set.set(r.client.0 as usize, true);
+                for r in rows {
+                    if let Some(t) = first.get_mut(r.client.0 as usize) {
+                        *t = (*t).min(r.time.0);
+                    }
                 }
                 Ok(())
             })?;
             self.count_scan(rows);
         }
-        Ok(set)
+        Ok(self.parts.first_membership.get_or_init(|| first))
     }
 
     /// The clients a query counts: members of `collection` at `at`, or (with
@@ -460,9 +537,10 @@ impl Snapshot {
         match collection {
             Some(c) => self.members_at(c, at),
             None => {
-                let mut set = self.clients_with_membership(at)?;
-                for (c, &s) in st.state.iter().enumerate() {
-                    if s != NO_STATE {
+                let first = self.first_membership_times()?;
+                let mut set = ClientSet::new(self.parts.clients.len());
+                for (c, (&s, &t)) in st.state.iter().zip(first).enumerate() {
+                    if s != NO_STATE || t <= at.0 {
                         set.set(c, true);
                     }
                 }
@@ -511,14 +589,54 @@ impl Snapshot {
         stale_after_ms: Option<i64>,
     ) -> Result<Vec<(Timestamp, StateCounts)>> {
         let n = check_range(from, to, every_ms)?;
-        (0..n)
+        let point = |k: u64| Timestamp(from.0 + (k as i64) * every_ms);
+        // Split the points into a few contiguous stretches; each starts from
+        // a full as-of (checkpoint + replay) and then sweeps forward, applying
+        // only the transitions and membership changes between its points.
+        let stretches = (rayon::current_num_threads() as u64).clamp(1, n);
+        let per = n.div_ceil(stretches);
+        let parts: Vec<Vec<(Timestamp, StateCounts)>> = (0..stretches)
             .into_par_iter()
-            .map(|k| {
-                let t = Timestamp(from.0 + (k as i64) * every_ms);
-                self.state_counts(deployment, collection, t, stale_after_ms)
-                    .map(|c| (t, c))
+            .map(|i| {
+                let (k0, k1) = (i * per, ((i + 1) * per).min(n));
+                let mut out = Vec::with_capacity((k1.saturating_sub(k0)) as usize);
+                if k0 >= k1 {
+                    return Ok(out);
+                }
+                let mut at = point(k0);
+                let mut st = self.as_of(deployment, at)?;
+                let log = match collection {
+                    Some(c) => self.membership_log(c, point(k1 - 1))?,
+                    None => Vec::new(),
+                };
+                let mut members = ClientSet::new(self.parts.clients.len());
+                let mut next_change = 0;
+                for k in k0..k1 {
+                    let t = point(k);
+                    if k > k0 {
+                        self.advance(&mut st, deployment, at, t)?;
+                        at = t;
+                    }
+                    let set = match collection {
+                        Some(_) => {
+                            while next_change < log.len() && log[next_change].time <= t {
+                                let m = &log[next_change];
+                                members.set(m.client.0 as usize, m.change == Change::Join);
+                                next_change += 1;
+                            }
+                            &members
+                        }
+                        None => {
+                            members = self.population(&st, None, t)?;
+                            &members
+                        }
+                    };
+                    out.push((t, Self::counts(&st, set, t, stale_after_ms)));
+                }
+                Ok(out)
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok(parts.into_iter().flatten().collect())
     }
 
     /// `STATES BY COLLECTION AT t`: one count per collection in the store,

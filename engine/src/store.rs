@@ -26,7 +26,6 @@ mod compact;
 mod files;
 mod open;
 
-use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -119,8 +118,8 @@ pub struct CompactReport {
 struct MemTable {
     chunks: Vec<Arc<MemRun>>,
     rows: usize,
-    transition_keys: HashSet<TransitionKey>,
-    membership_keys: HashSet<MembershipKey>,
+    transition_keys: bloom::KeySet<TransitionKey>,
+    membership_keys: bloom::KeySet<MembershipKey>,
 }
 
 impl MemTable {
@@ -322,8 +321,8 @@ impl Store {
             store: self,
             transitions: Vec::new(),
             memberships: Vec::new(),
-            transition_keys: HashSet::new(),
-            membership_keys: HashSet::new(),
+            transition_keys: bloom::KeySet::default(),
+            membership_keys: bloom::KeySet::default(),
             staged: Vec::new(),
             report: AppendReport::default(),
             failed: None,
@@ -345,6 +344,7 @@ impl Store {
             segment_count: (self.base.len() + self.delta.len()) as u64,
             bytes_on_disk: self.bytes_on_disk(),
             memtable_rows: self.mem.rows as u64,
+            first_membership: Default::default(),
         })
     }
 
@@ -534,8 +534,8 @@ pub struct Transaction<'s> {
     seq_mark: u64,
     transitions: Vec<TransitionRow>,
     memberships: Vec<MembershipRow>,
-    transition_keys: HashSet<TransitionKey>,
-    membership_keys: HashSet<MembershipKey>,
+    transition_keys: bloom::KeySet<TransitionKey>,
+    membership_keys: bloom::KeySet<MembershipKey>,
     staged: Vec<Staged>,
     report: AppendReport,
     failed: Option<String>,
@@ -570,22 +570,44 @@ impl Transaction<'_> {
         let mut client_ids = Vec::new();
         let mut deployment_ids = Vec::new();
         let mut collection_ids = Vec::new();
-        for p in &batch.transitions {
-            let row = TransitionRow {
+        let store = &*self.store;
+        let transitions: Vec<TransitionRow> = batch
+            .transitions
+            .iter()
+            .map(|p| TransitionRow {
                 time: p.time,
                 seq: Seq(0),
-                client: ClientId(resolve(&mut client_ids, &self.store.clients, batch, p.client)),
+                client: ClientId(resolve(&mut client_ids, &store.clients, batch, p.client)),
                 deployment: DeploymentId(resolve(
                     &mut deployment_ids,
-                    &self.store.deployments,
+                    &store.deployments,
                     batch,
                     p.deployment,
                 )),
                 state: p.state,
                 error: p.error,
-            };
+            })
+            .collect();
+        let memberships: Vec<MembershipRow> = batch
+            .memberships
+            .iter()
+            .map(|p| MembershipRow {
+                time: p.time,
+                seq: Seq(0),
+                client: ClientId(resolve(&mut client_ids, &store.clients, batch, p.client)),
+                collection: CollectionId(resolve(
+                    &mut collection_ids,
+                    &store.collections,
+                    batch,
+                    p.collection,
+                )),
+                change: p.change,
+            })
+            .collect();
+        let stored = self.stored_transitions(&transitions)?;
+        for (row, stored) in transitions.into_iter().zip(stored) {
             let key = row.identity();
-            if self.is_duplicate_transition(&key)? {
+            if stored || self.transition_keys.contains(&key) || self.is_staged_transition(&key)? {
                 report.duplicates += 1;
                 continue;
             }
@@ -598,21 +620,10 @@ impl Transaction<'_> {
             report.transitions += 1;
             self.maybe_spill()?;
         }
-        for p in &batch.memberships {
-            let row = MembershipRow {
-                time: p.time,
-                seq: Seq(0),
-                client: ClientId(resolve(&mut client_ids, &self.store.clients, batch, p.client)),
-                collection: CollectionId(resolve(
-                    &mut collection_ids,
-                    &self.store.collections,
-                    batch,
-                    p.collection,
-                )),
-                change: p.change,
-            };
+        let stored = self.stored_memberships(&memberships)?;
+        for (row, stored) in memberships.into_iter().zip(stored) {
             let key = row.identity();
-            if self.is_duplicate_membership(&key)? {
+            if stored || self.membership_keys.contains(&key) || self.is_staged_membership(&key)? {
                 report.duplicates += 1;
                 continue;
             }
@@ -629,9 +640,40 @@ impl Transaction<'_> {
         Ok(report)
     }
 
-    fn is_duplicate_transition(&self, key: &TransitionKey) -> Result<bool> {
-        if self.transition_keys.contains(key) {
-            return Ok(true);
+    /// Which rows the store (not this transaction) already holds. Rows naming
+    /// a client or deployment this transaction introduced cannot be stored
+    /// and are not looked up; the rest are looked up in time order, so that
+    /// segment probes walk each file's blocks forward.
+    fn stored_transitions(&self, rows: &[TransitionRow]) -> Result<Vec<bool>> {
+        let [clients, deployments, _] = self.marks.map(|m| m as u32);
+        let mut order: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].client.0 < clients && rows[i].deployment.0 < deployments)
+            .collect();
+        order.sort_unstable_by_key(|&i| rows[i].time);
+        let mut out = vec![false; rows.len()];
+        for i in order {
+            out[i] = self.store.is_stored_transition(&rows[i].identity())?;
+        }
+        Ok(out)
+    }
+
+    /// [`Transaction::stored_transitions`] for membership changes.
+    fn stored_memberships(&self, rows: &[MembershipRow]) -> Result<Vec<bool>> {
+        let [clients, _, collections] = self.marks.map(|m| m as u32);
+        let mut order: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].client.0 < clients && rows[i].collection.0 < collections)
+            .collect();
+        order.sort_unstable_by_key(|&i| (rows[i].collection, rows[i].time));
+        let mut out = vec![false; rows.len()];
+        for i in order {
+            out[i] = self.store.is_stored_membership(&rows[i].identity())?;
+        }
+        Ok(out)
+    }
+
+    fn is_staged_transition(&self, key: &TransitionKey) -> Result<bool> {
+        if self.staged.is_empty() {
+            return Ok(false);
         }
         let h = bloom::hash(key);
         for s in &self.staged {
@@ -642,12 +684,12 @@ impl Transaction<'_> {
                 return Ok(true);
             }
         }
-        self.store.is_stored_transition(key)
+        Ok(false)
     }
 
-    fn is_duplicate_membership(&self, key: &MembershipKey) -> Result<bool> {
-        if self.membership_keys.contains(key) {
-            return Ok(true);
+    fn is_staged_membership(&self, key: &MembershipKey) -> Result<bool> {
+        if self.staged.is_empty() {
+            return Ok(false);
         }
         let h = bloom::hash(key);
         for s in &self.staged {
@@ -655,7 +697,7 @@ impl Transaction<'_> {
                 return Ok(true);
             }
         }
-        self.store.is_stored_membership(key)
+        Ok(false)
     }
 
     fn buffered(&self) -> usize {

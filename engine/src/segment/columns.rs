@@ -135,9 +135,10 @@ pub(crate) fn unpack_one(bytes: &[u8], width: u32, i: usize) -> u64 {
     v & mask(width)
 }
 
-/// Unpacks 64 values of `W` bits from exactly `W` little-endian words.
+/// Unpacks 64 values of `W` bits from exactly `W` little-endian words,
+/// adding `base` to each.
 #[inline(always)]
-fn unpack_block<const W: usize>(bytes: &[u8], out: &mut [u64]) {
+fn unpack_block<const W: usize>(bytes: &[u8], base: u64, out: &mut [u64]) {
     let mut words = [0u64; W];
     for (w, c) in words.iter_mut().zip(bytes.chunks_exact(8)) {
         let mut b = [0u8; 8];
@@ -152,35 +153,40 @@ fn unpack_block<const W: usize>(bytes: &[u8], out: &mut [u64]) {
         if sh + W > 64 && wi + 1 < W {
             v |= words[wi + 1] << (64 - sh);
         }
-        *o = v & m;
+        *o = base.wrapping_add(v & m);
     }
 }
 
 /// Unpacks with the width known at compile time: whole groups of 64 values
 /// (exactly `W` words each) through [`unpack_block`], the tail value by value.
-fn unpack_fixed<const W: usize>(bytes: &[u8], out: &mut [u64]) {
+fn unpack_fixed<const W: usize>(bytes: &[u8], base: u64, out: &mut [u64]) {
     let groups = out.len() / 64;
     for (g, o) in out.chunks_exact_mut(64).enumerate() {
         match bytes.get(g * W * 8..(g + 1) * W * 8) {
-            Some(b) => unpack_block::<W>(b, o),
-            None => o.fill(0),
+            Some(b) => unpack_block::<W>(b, base, o),
+            None => o.fill(base),
         }
     }
     for (i, o) in out.iter_mut().enumerate().skip(groups * 64) {
-        *o = unpack_one(bytes, W as u32, i);
+        *o = base.wrapping_add(unpack_one(bytes, W as u32, i));
     }
 }
 
 /// Unpacks `out.len()` values of `width` bits (zero past the end of `bytes`).
 pub(crate) fn unpack(bytes: &[u8], width: u32, out: &mut [u64]) {
+    unpack_plus(bytes, width, 0, out);
+}
+
+/// Unpacks `out.len()` values of `width` bits plus `base` (mod 2^64).
+fn unpack_plus(bytes: &[u8], width: u32, base: u64, out: &mut [u64]) {
     macro_rules! dispatch {
         ($($w:literal)*) => {
             match width {
-                0 => out.fill(0),
-                $($w => unpack_fixed::<$w>(bytes, out),)*
+                0 => out.fill(base),
+                $($w => unpack_fixed::<$w>(bytes, base, out),)*
                 _ => {
                     for (i, o) in out.iter_mut().enumerate() {
-                        *o = unpack_one(bytes, width, i);
+                        *o = base.wrapping_add(unpack_one(bytes, width, i));
                     }
                 }
             }
@@ -462,22 +468,30 @@ impl<'a> Column<'a> {
             out.resize(self.n, 0);
         }
         let m = if self.mode == MODE_FOR { self.n } else { self.n - 1 };
+        let (base, step, scale) = (self.base, self.step, self.scale);
+        // FOR columns of scale 1 (ids, states, error indices: most columns)
+        // get their base added while unpacking.
+        let fused = self.mode == MODE_FOR && scale == 1;
         let residuals: &mut [u64] = if self.mode == MODE_FOR { out } else { &mut out[1..] };
-        unpack(self.lows, self.width, &mut residuals[..m]);
+        unpack_plus(
+            self.lows,
+            self.width,
+            if fused { base } else { 0 },
+            &mut residuals[..m],
+        );
         let iw = bit_len(m.saturating_sub(1) as u64);
         for j in 0..self.exc_count {
             let i = unpack_one(self.exc_index, iw, j) as usize;
             let high = unpack_one(self.exc_high, self.exc_width, j);
             if let Some(r) = residuals.get_mut(i) {
-                // width + exc_width <= 64 was checked, so width < 64 here.
-                *r |= high << (self.width & 63);
+                // width + exc_width <= 64 was checked, so width < 64 here; the
+                // low bits hold less than 1 << width, so adding the high part
+                // equals or-ing it in, with or without the base.
+                *r = r.wrapping_add(high << (self.width & 63));
             }
         }
-        let (base, step, scale) = (self.base, self.step, self.scale);
         if self.mode == MODE_FOR {
-            if scale == 1 {
-                out.iter_mut().for_each(|v| *v = base.wrapping_add(*v));
-            } else {
+            if !fused {
                 out.iter_mut()
                     .for_each(|v| *v = base.wrapping_add(v.wrapping_mul(scale)));
             }

@@ -12,6 +12,8 @@
 //!   index entry before a single row reaches a sink.
 
 use std::fmt;
+
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -466,14 +468,9 @@ impl SegmentReader {
         }
         let blocks = self.blocks(section);
         let start = blocks.partition_point(|m| m.last_time < lo.0);
-        let mut s = Scratch::default();
-        let mut n = 0u64;
-        for (i, m) in blocks.iter().enumerate().skip(start) {
-            if m.first_time > hi.0 {
-                break;
-            }
-            self.decode_transitions(section, i, &mut s.values, &mut s.transitions)?;
-            let rows = &s.transitions;
+        let end = blocks.partition_point(|m| m.first_time <= hi.0).max(start);
+        // Each row passed on lies in [lo, hi]; only the edge blocks need cutting.
+        let deliver = |m: &BlockMeta, rows: &[TransitionRow], sink: &mut TransitionSink<'_>| -> Result<u64> {
             let a = if m.first_time >= lo.0 {
                 0
             } else {
@@ -484,10 +481,43 @@ impl SegmentReader {
             } else {
                 rows.partition_point(|r| r.time <= hi)
             };
-            if let Some(slice) = rows.get(a..b).filter(|s| !s.is_empty()) {
-                sink(slice)?;
-                n += slice.len() as u64;
+            match rows.get(a..b).filter(|s| !s.is_empty()) {
+                Some(slice) => {
+                    sink(slice)?;
+                    Ok(slice.len() as u64)
+                }
+                None => Ok(0),
             }
+        };
+        let mut n = 0u64;
+        if end - start <= 2 {
+            let mut s = Scratch::default();
+            for (i, m) in blocks.iter().enumerate().take(end).skip(start) {
+                self.decode_transitions(section, i, &mut s.values, &mut s.transitions)?;
+                n += deliver(m, &s.transitions, sink)?;
+            }
+            return Ok(n);
+        }
+        // Long scans decode a window of blocks in parallel, then hand them to
+        // the sink in order; the buffers are reused from window to window.
+        let window = (2 * rayon::current_num_threads()).clamp(2, 16);
+        let mut bufs: Vec<(Values, Vec<TransitionRow>)> =
+            (0..window.min(end - start)).map(|_| Default::default()).collect();
+        let mut i = start;
+        while i < end {
+            let j = (i + window).min(end);
+            let decoded: Vec<Result<()>> = bufs[..j - i]
+                .par_iter_mut()
+                .enumerate()
+                .map(|(k, (values, rows))| self.decode_transitions(section, i + k, values, rows))
+                .collect();
+            for (k, result) in decoded.into_iter().enumerate() {
+                result?;
+                if let (Some(m), Some((_, rows))) = (blocks.get(i + k), bufs.get(k)) {
+                    n += deliver(m, rows, sink)?;
+                }
+            }
+            i = j;
         }
         Ok(n)
     }

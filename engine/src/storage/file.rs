@@ -207,3 +207,60 @@ impl Storage for FileStorage {
         Ok(Box::new(FileLock { _file: file }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_files_map_and_empty_ones_read() {
+        let dir = tempfile::tempdir().unwrap();
+        for mmap in [true, false] {
+            let st = FileStorage::new(dir.path().to_path_buf(), mmap);
+            let mut f = st.create("a").unwrap();
+            f.write_all(b"sealed bytes").unwrap();
+            f.sync().unwrap();
+            drop(f);
+            assert_eq!((*st.map("a").unwrap()).as_ref(), b"sealed bytes");
+            drop(st.create("empty").unwrap());
+            assert!((*st.map("empty").unwrap()).as_ref().is_empty());
+            assert!(st.map("missing").is_err());
+        }
+    }
+
+    #[test]
+    fn the_lock_names_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = FileStorage::new(dir.path().to_path_buf(), true);
+        let guard = st.lock("LOCK").unwrap();
+        match st.lock("LOCK") {
+            Err(LockFailure::Held(pid)) => assert_eq!(pid, Some(std::process::id())),
+            other => panic!("{other:?}"),
+        }
+        drop(guard);
+        assert!(st.lock("LOCK").is_ok());
+    }
+
+    #[test]
+    fn append_truncate_rename_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = FileStorage::new(dir.path().join("store"), true);
+        st.create_root().unwrap();
+        st.create_dir("wal").unwrap();
+        let mut f = st.create("wal/x.tmp").unwrap();
+        f.write_all(b"abc").unwrap();
+        f.sync().unwrap();
+        drop(f);
+        st.rename("wal/x.tmp", "wal/x").unwrap();
+        st.sync_dir("wal").unwrap();
+        let mut f = st.open_append("wal/x").unwrap();
+        f.write_all(b"def").unwrap();
+        f.sync().unwrap();
+        st.truncate("wal/x", 4).unwrap();
+        assert_eq!(st.read("wal/x").unwrap(), b"abcd");
+        assert_eq!(st.list("wal").unwrap(), vec!["x".to_owned()]);
+        assert!(st.list("nope").unwrap().is_empty());
+        st.remove("wal/x").unwrap();
+        assert!(!st.exists("wal/x").unwrap());
+    }
+}

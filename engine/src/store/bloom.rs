@@ -1,8 +1,10 @@
-//! A small Bloom filter over row identities, so that duplicate checks against
-//! the staged segments of a large transaction touch a segment only when the
-//! row may be in it.
+//! Hashing of row identities: a fast hasher for the duplicate-detection key
+//! sets, and a small Bloom filter so that duplicate checks against the staged
+//! segments of a large transaction touch a segment only when the row may be
+//! in it.
 
-use std::hash::{BuildHasher, Hash};
+use std::collections::HashSet;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 
 /// Bits per key: about 1% false positives with 7 probes.
 const BITS_PER_KEY: usize = 10;
@@ -19,9 +21,77 @@ impl std::fmt::Debug for Bloom {
     }
 }
 
-/// A 64-bit hash of a key (fixed keys: stable within a process).
+/// A multiply-rotate hasher (the Fx scheme) for small fixed-size keys: much
+/// cheaper than SipHash on the hot duplicate-check path. Keys are row
+/// identities, whose collisions cost only time, never correctness.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct KeyHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl KeyHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        // Spread the entropy into the high bits hash tables use.
+        fmix64(self.0)
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_i64(&mut self, i: i64) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_isize(&mut self, i: isize) {
+        self.add(i as u64);
+    }
+}
+
+/// The murmur3 64-bit finaliser.
+#[inline]
+fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
+}
+
+/// A set of row identities.
+pub(crate) type KeySet<T> = HashSet<T, BuildHasherDefault<KeyHasher>>;
+
+/// A 64-bit hash of a key.
 pub(crate) fn hash<T: Hash>(key: &T) -> u64 {
-    std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key)
+    BuildHasherDefault::<KeyHasher>::default().hash_one(key)
 }
 
 impl Bloom {

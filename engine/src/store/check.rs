@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::logs_from;
-use super::open::{orphans, read_checkpoints};
+use super::open::{orphans, read_checkpoints, require_first_log};
 use crate::dict_file::{self, DICT_FILE};
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, seg_name};
@@ -154,6 +154,9 @@ pub(crate) fn check(st: &dyn Storage, manifest: Option<&Manifest>) -> CheckRepor
 
     match logs_from(st, m.wal_start) {
         Ok(logs) => {
+            if let Err(e) = require_first_log(st, &m, &logs) {
+                report.record(st, e);
+            }
             let n = logs.len();
             for (i, (number, name)) in logs.into_iter().enumerate() {
                 let step = || -> Result<(u64, Option<String>)> {

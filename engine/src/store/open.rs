@@ -111,12 +111,14 @@ pub(crate) fn open_writer(storage: Arc<dyn Storage>, opts: Options, mode: Mode) 
 /// new one when there is none.
 fn resume_log(st: &dyn Storage, m: &Manifest, logs: &[LogInfo]) -> Result<WalWriter> {
     let Some(last) = logs.last() else {
+        // `load` refuses a store whose first log is missing.
         return WalWriter::create(st, m.wal_start);
     };
     let name = log_name(last.number);
     if last.committed_len < LOG_HEADER as u64 {
         // Its header never became durable: nothing in it was acknowledged.
-        st.remove(&name).map_err(|e| io_err(st, "remove", &name, e))?;
+        // Creating it again truncates it in place, so the log never goes
+        // missing, whatever a crash keeps of this step.
         return WalWriter::create(st, last.number);
     }
     if last.file_len > last.committed_len {
@@ -219,6 +221,7 @@ fn load(storage: &Arc<dyn Storage>, m: &Manifest) -> Result<Loaded> {
     let mut memberships: Vec<MembershipRow> = Vec::new();
     let mut logs = Vec::new();
     let found = logs_from(st, m.wal_start)?;
+    require_first_log(st, m, &found)?;
     for (i, (number, name)) in found.iter().enumerate() {
         let path = st.path(name);
         let bytes = st.read(name).map_err(|e| io_err(st, "read", name, e))?;
@@ -284,6 +287,27 @@ fn load(storage: &Arc<dyn Storage>, m: &Manifest) -> Result<Loaded> {
         next_seq,
         logs,
     })
+}
+
+/// The log numbered `wal_start` always exists: it is created, and its
+/// directory entry made durable, before any manifest names it. When it is
+/// missing, a writer flushed and removed it after we read the manifest (a
+/// reader then starts again from the new one) — or it was lost, which is
+/// damage, not something to guess around.
+pub(crate) fn require_first_log(st: &dyn Storage, m: &Manifest, found: &[(u64, String)]) -> Result<()> {
+    if found.first().map(|(n, _)| *n) == Some(m.wal_start) {
+        return Ok(());
+    }
+    let name = log_name(m.wal_start);
+    Err(io_err(
+        st,
+        "open",
+        &name,
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the manifest names this write-ahead log as the first to replay, and it is missing",
+        ),
+    ))
 }
 
 /// Reads and decodes the checkpoint file the manifest names.

@@ -223,7 +223,7 @@ pub(crate) fn replay(
     let found = r.u64().unwrap_or_default();
     let crc = r.u32().unwrap_or_default();
     if crc32fast::hash(&bytes[..16]) != crc {
-        return Err(Error::corrupt(file, 16, "log header checksum mismatch"));
+        return Err(Error::corrupt(file, 0, "log header checksum mismatch"));
     }
     if found != number {
         return Err(Error::corrupt(

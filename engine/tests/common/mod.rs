@@ -35,7 +35,13 @@ pub const SPAN: i64 = 100_000;
 /// A batch of `rows` transitions over `clients` clients (with repeats, so
 /// that some rows are exact duplicates) and a few membership changes.
 pub fn batch(g: &mut Gen, rows: usize, clients: u64) -> Batch {
+    batch_in(g, rows, clients, 0, SPAN)
+}
+
+/// Like [`batch`], with times in `[from, from + span)` (rounded to 100 ms).
+pub fn batch_in(g: &mut Gen, rows: usize, clients: u64, from: i64, span: i64) -> Batch {
     let mut b = Batch::new();
+    let time = |g: &mut Gen| Timestamp(from + g.below((span as u64 / 100).max(1)) as i64 * 100);
     for _ in 0..rows {
         let client = format!("PC-{:04}", g.below(clients));
         let deployment = if g.below(4) == 0 {
@@ -46,7 +52,7 @@ pub fn batch(g: &mut Gen, rows: usize, clients: u64) -> Batch {
         let state = State::ALL[g.below(6) as usize];
         let error =
             (state == State::Failed && g.below(2) == 0).then(|| ErrorCode(0x8007_0000 + g.below(3) as u32));
-        let time = Timestamp(g.below(SPAN as u64 / 100) as i64 * 100);
+        let time = time(g);
         b.push_transition(time, &client, deployment, state, error)
             .unwrap();
     }
@@ -58,7 +64,7 @@ pub fn batch(g: &mut Gen, rows: usize, clients: u64) -> Batch {
         } else {
             Change::Join
         };
-        let time = Timestamp(g.below(SPAN as u64 / 100) as i64 * 100);
+        let time = time(g);
         b.push_membership(time, &client, collection, change).unwrap();
     }
     b
