@@ -84,8 +84,7 @@ impl Script {
         self.parameter_uses().into_iter().map(|(name, _)| name).collect()
     }
 
-    /// Every use of a parameter, in source order, with its span and whether
-    /// it stands for a time (else a duration).
+    /// Every use of a parameter, in source order, with its span.
     pub(crate) fn parameter_uses(&self) -> Vec<(String, Span)> {
         let mut out = Vec::new();
         for s in &self.statements {
