@@ -119,7 +119,7 @@ into existing data unless --force is given.")]
 /// `rollcall ingest ...`
 #[derive(Debug, Subcommand)]
 pub enum Ingest {
-    /// Transitions: CSV/NDJSON with fields time,client,state[,deployment][,error]
+    /// Transitions: CSV/NDJSON with fields time, client, state (deployment, error optional)
     #[command(after_help = "\
 Examples:
   rollcall ingest events events.csv more-events.ndjson

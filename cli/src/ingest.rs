@@ -187,7 +187,10 @@ fn field_error(kind: RowKind, field: usize, reason: impl fmt::Display) -> RowErr
 
 const STATE_NAMES: &str = "NotStarted, Compliant, InProgress, NonCompliant, Failed, Unknown";
 
-fn check_name(kind: RowKind, field: usize, name: &str, max: usize) -> Result<(), RowError> {
+fn check_name(kind: RowKind, field: usize, name: Option<&str>, max: usize) -> Result<&str, RowError> {
+    let Some(name) = name else {
+        return Err(field_error(kind, field, "missing"));
+    };
     if name.is_empty() {
         return Err(field_error(kind, field, "empty name"));
     }
@@ -198,11 +201,13 @@ fn check_name(kind: RowKind, field: usize, name: &str, max: usize) -> Result<(),
             format_args!("name is {} bytes long, the limit is {max}", name.len()),
         ));
     }
-    Ok(())
+    Ok(name)
 }
 
 fn parse_time(kind: RowKind, text: Option<&str>) -> Result<Timestamp, RowError> {
-    let text = text.unwrap_or("");
+    let Some(text) = text else {
+        return Err(field_error(kind, 0, "missing"));
+    };
     if text.trim().is_empty() {
         return Err(field_error(kind, 0, "empty time"));
     }
@@ -213,11 +218,12 @@ fn parse_time(kind: RowKind, text: Option<&str>) -> Result<Timestamp, RowError> 
 /// kind's field list; `None` is a missing field.
 fn push_row(kind: RowKind, batch: &mut Batch, vals: &[Option<&str>; 5]) -> Result<(), RowError> {
     let time = parse_time(kind, vals[0])?;
-    let client = vals[1].unwrap_or("");
-    check_name(kind, 1, client, limits::CLIENT_NAME_MAX)?;
+    let client = check_name(kind, 1, vals[1], limits::CLIENT_NAME_MAX)?;
     match kind {
         RowKind::Events => {
-            let state_text = vals[2].unwrap_or("");
+            let Some(state_text) = vals[2] else {
+                return Err(field_error(kind, 2, "missing"));
+            };
             if state_text.trim().is_empty() {
                 return Err(field_error(kind, 2, "empty state"));
             }
@@ -230,10 +236,7 @@ fn push_row(kind: RowKind, batch: &mut Batch, vals: &[Option<&str>; 5]) -> Resul
             })?;
             let deployment = match vals[3] {
                 None | Some("") => limits::DEFAULT_DEPLOYMENT,
-                Some(d) => {
-                    check_name(kind, 3, d, limits::DEPLOYMENT_NAME_MAX)?;
-                    d
-                }
+                Some(d) => check_name(kind, 3, Some(d), limits::DEPLOYMENT_NAME_MAX)?,
             };
             let error = match vals[4].map(str::trim) {
                 None | Some("") => None,
@@ -252,9 +255,10 @@ fn push_row(kind: RowKind, batch: &mut Batch, vals: &[Option<&str>; 5]) -> Resul
                 .map_err(|e| RowError::row(e.to_string()))
         }
         RowKind::Members => {
-            let collection = vals[2].unwrap_or("");
-            check_name(kind, 2, collection, limits::COLLECTION_NAME_MAX)?;
-            let change_text = vals[3].unwrap_or("").trim();
+            let collection = check_name(kind, 2, vals[2], limits::COLLECTION_NAME_MAX)?;
+            let Some(change_text) = vals[3].map(str::trim) else {
+                return Err(field_error(kind, 3, "missing"));
+            };
             let change = Change::parse(change_text).ok_or_else(|| {
                 field_error(
                     kind,
@@ -692,6 +696,29 @@ impl NdjsonSource {
     }
 }
 
+/// The longest NDJSON line read (a row is far smaller; this bounds memory).
+const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Consumes input up to and including the next newline.
+fn skip_line(r: &mut impl BufRead) -> anyhow::Result<()> {
+    loop {
+        let avail = r.fill_buf().context("read input")?;
+        if avail.is_empty() {
+            return Ok(());
+        }
+        match avail.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                r.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = avail.len();
+                r.consume(n);
+            }
+        }
+    }
+}
+
 /// 1-based byte column of `"key"` used as an object key in `line`.
 fn key_column(line: &[u8], key: &str) -> Option<u64> {
     let pat = format!("\"{key}\"");
@@ -712,11 +739,26 @@ impl RowSource for NdjsonSource {
     fn fill(&mut self, batch: &mut Batch, max: usize, on_bad: &mut OnBad<'_>) -> anyhow::Result<bool> {
         while batch.len() < max {
             self.buf.clear();
-            let n = self.rdr.read_until(b'\n', &mut self.buf).context("read input")?;
+            let n = (&mut self.rdr)
+                .take(MAX_LINE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut self.buf)
+                .context("read input")?;
             if n == 0 {
                 return Ok(true);
             }
             self.line += 1;
+            if self.buf.len() > MAX_LINE_BYTES && self.buf.last() != Some(&b'\n') {
+                skip_line(&mut self.rdr)?;
+                self.read += 1;
+                let head = String::from_utf8_lossy(&self.buf[..200]).into_owned();
+                on_bad(BadRow {
+                    line: self.line,
+                    column: None,
+                    reason: format!("line is longer than {MAX_LINE_BYTES} bytes"),
+                    raw: format!("{head}..."),
+                })?;
+                continue;
+            }
             while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
                 self.buf.pop();
             }
