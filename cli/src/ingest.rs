@@ -275,15 +275,51 @@ fn push_row(kind: RowKind, batch: &mut Batch, vals: &[Option<&str>; 5]) -> Resul
 
 // ----- input plumbing ----------------------------------------------------------
 
-/// Counts bytes read, for the progress bar.
+/// The longest CSV record read (a row is far smaller; this bounds memory
+/// and time on a file that is not CSV, or has a runaway quote).
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+/// Bytes the CSV reader may read ahead of the record it parses (its buffer).
+const CSV_READ_AHEAD: u64 = 64 << 10;
+
+/// The error a [`Counting`] reader returns at its fence.
+#[derive(Debug)]
+struct RecordTooLong;
+
+impl fmt::Display for RecordTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a record is longer than {MAX_RECORD_BYTES} bytes")
+    }
+}
+
+impl std::error::Error for RecordTooLong {}
+
+/// Counts bytes read, for the progress bar; refuses to read past `fence`
+/// (moved forward by the CSV reader after each record).
 struct Counting<R> {
     inner: R,
     bytes: u64,
+    fence: u64,
+}
+
+impl<R> Counting<R> {
+    fn new(inner: R) -> Counting<R> {
+        Counting {
+            inner,
+            bytes: 0,
+            fence: u64::MAX,
+        }
+    }
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let room = self.fence.saturating_sub(self.bytes);
+        if room == 0 && !buf.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, RecordTooLong));
+        }
+        let len = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..len])?;
         self.bytes += n as u64;
         Ok(n)
     }
@@ -317,12 +353,12 @@ type Input = Counting<Box<dyn Read>>;
 fn open_input(path: &Path) -> anyhow::Result<(Input, Option<u64>)> {
     if path.as_os_str() == "-" {
         let r: Box<dyn Read> = Box::new(skip_bom(io::stdin().lock()).context("read standard input")?);
-        return Ok((Counting { inner: r, bytes: 0 }, None));
+        return Ok((Counting::new(r), None));
     }
     let file = File::open(path).with_context(|| format!("open {}", path.display()))?;
     let len = file.metadata().ok().map(|m| m.len());
     let r: Box<dyn Read> = Box::new(skip_bom(file).with_context(|| format!("read {}", path.display()))?);
-    Ok((Counting { inner: r, bytes: 0 }, len))
+    Ok((Counting::new(r), len))
 }
 
 fn display_name(path: &Path) -> String {
@@ -499,7 +535,10 @@ impl CsvSource {
         let mut width = 0;
         let mut line = 0;
         loop {
-            let more = rdr.read_byte_record(&mut rec).map_err(|e| csv_error(file, e))?;
+            move_fence(&mut rdr);
+            let more = rdr
+                .read_byte_record(&mut rec)
+                .map_err(|e| csv_error(file, line + 1, e))?;
             if !more {
                 break;
             }
@@ -587,9 +626,26 @@ fn describe_fields(kind: RowKind) -> String {
         .join(", ")
 }
 
-fn csv_error(file: &str, e: csv::Error) -> anyhow::Error {
-    let line = e.position().map_or(0, |p| p.line());
+/// Lets the CSV reader read one record of at most [`MAX_RECORD_BYTES`] past
+/// where it stands.
+fn move_fence(rdr: &mut csv::Reader<Input>) {
+    let at = rdr.position().byte();
+    rdr.get_mut().fence = at.saturating_add(MAX_RECORD_BYTES + CSV_READ_AHEAD);
+}
+
+/// `line` is the line the reader stood on, for errors that carry no position.
+fn csv_error(file: &str, line: u64, e: csv::Error) -> anyhow::Error {
+    let line = e.position().map_or(line, |p| p.line());
     match e.into_kind() {
+        csv::ErrorKind::Io(io) if io.get_ref().is_some_and(|e| e.is::<RecordTooLong>()) => {
+            anyhow::Error::new(BadInput {
+                file: file.to_owned(),
+                line,
+                column: None,
+                reason: format!("{RecordTooLong} (the limit); is this a CSV file, or is a quote left open?"),
+                note: Some("nothing from this file was stored".to_owned()),
+            })
+        }
         csv::ErrorKind::Io(io) => anyhow::Error::new(io).context(format!("read {file}")),
         other => anyhow::Error::new(BadInput {
             file: file.to_owned(),
@@ -607,10 +663,11 @@ impl RowSource for CsvSource {
             return Ok(true);
         }
         while batch.len() < max {
+            move_fence(&mut self.rdr);
             let more = self
                 .rdr
                 .read_byte_record(&mut self.rec)
-                .map_err(|e| csv_error(&self.file, e))?;
+                .map_err(|e| csv_error(&self.file, self.line + 1, e))?;
             if !more {
                 return Ok(true);
             }
@@ -1056,6 +1113,44 @@ pub fn ingest_file(
         seconds: started.elapsed().as_secs_f64(),
         reject_file,
     })
+}
+
+/// Reads `bytes` as an input file of `kind` rows in `format`, exactly as
+/// `rollcall ingest` reads one, without a store: returns the number of good
+/// rows and every bad row (as `--skip-bad-rows` would record them). A bad
+/// header or a record over the size limit is an error. Used by the fuzz
+/// targets (`fuzz/`) and the limits tests; not a stable API.
+#[doc(hidden)]
+pub fn parse_rows(kind: RowKind, format: InputFormat, bytes: &[u8]) -> anyhow::Result<(u64, Vec<BadInput>)> {
+    let file = "<input>";
+    let r: Box<dyn Read> = Box::new(skip_bom(io::Cursor::new(bytes.to_vec())).context("read input")?);
+    let input = Counting::new(r);
+    let mut source: Box<dyn RowSource> = match format {
+        InputFormat::Csv => Box::new(CsvSource::new(input, kind, file)?),
+        InputFormat::Ndjson => Box::new(NdjsonSource::new(input, kind)),
+    };
+    let mut bad = Vec::new();
+    let mut on_bad = |b: BadRow| -> anyhow::Result<()> {
+        bad.push(BadInput {
+            file: file.to_owned(),
+            line: b.line,
+            column: b.column,
+            reason: b.reason,
+            note: None,
+        });
+        Ok(())
+    };
+    let mut batch = Batch::new();
+    let mut rows = 0u64;
+    loop {
+        let eof = source.fill(&mut batch, BATCH_ROWS, &mut on_bad)?;
+        rows += batch.len() as u64;
+        batch.clear();
+        if eof {
+            break;
+        }
+    }
+    Ok((rows, bad))
 }
 
 fn explain_abandon(
