@@ -829,7 +829,7 @@ impl RowSource for NdjsonSource {
                 .deserialize(&mut de)
                 .and_then(|vals| de.end().map(|()| vals));
             let bad = match parsed {
-                Err(e) => Some((Some(e.column() as u64), json_reason(&e))),
+                Err(e) => Some((Some(e.column().max(1) as u64), json_reason(&e))),
                 Ok(vals) => {
                     let refs: [Option<&str>; 5] = std::array::from_fn(|i| vals[i].as_deref());
                     match push_row(kind, batch, &refs) {
@@ -1339,7 +1339,7 @@ fn read_snapshot_names(path: &Path, format: Option<SnapshotFormat>) -> anyhow::R
                     client: String,
                 }
                 let row: Row = serde_json::from_slice(line)
-                    .map_err(|e| bad(line_no, Some(e.column() as u64), json_reason(&e)))?;
+                    .map_err(|e| bad(line_no, Some(e.column().max(1) as u64), json_reason(&e)))?;
                 let column = key_column(line, "client").unwrap_or(1);
                 names.push((line_no, check(line_no, column, row.client.as_bytes())?));
             }

@@ -390,18 +390,20 @@ fn segment_files(db: &Path) -> Vec<PathBuf> {
 fn store_with_a_segment(db: &Path, opts: Options) -> u64 {
     let mut store = Store::create(db, opts).expect("create");
     let mut batch = Batch::new();
+    // Irregular clients, times and codes, so the file spans many pages.
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
     for i in 0..20_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let failed = i % 4 == 0;
         batch
             .push_transition(
-                Timestamp(i as i64 * 1000),
-                &format!("pc-{:05}", i % 3000),
+                Timestamp(i as i64 * 1000 + (x % 997) as i64),
+                &format!("pc-{:05}", x % 3000),
                 "production",
-                if i % 4 == 0 {
-                    State::Failed
-                } else {
-                    State::Compliant
-                },
-                None,
+                if failed { State::Failed } else { State::Compliant },
+                failed.then_some(ErrorCode((x >> 40) as u32)),
             )
             .expect("valid row");
     }
@@ -410,12 +412,13 @@ fn store_with_a_segment(db: &Path, opts: Options) -> u64 {
     20_000 / 4
 }
 
-/// Cuts every segment of `db` to half its length, as another program might.
-fn truncate_segments(db: &Path) {
+/// Cuts every segment of `db` to `cut` bytes (`None`: half its length), as
+/// another program might.
+fn truncate_segments(db: &Path, cut: Option<u64>) {
     for seg in segment_files(db) {
         let len = std::fs::metadata(&seg).expect("stat").len();
         let f = std::fs::OpenOptions::new().write(true).open(&seg).expect("open");
-        f.set_len(len / 2).expect("truncate");
+        f.set_len(cut.unwrap_or(len / 2)).expect("truncate");
     }
 }
 
@@ -434,11 +437,27 @@ fn sigbus_child() {
         return;
     };
     let db = PathBuf::from(db);
+    let cut = std::env::var("ROLLCALL_SIGBUS_CUT")
+        .ok()
+        .and_then(|c| c.parse().ok());
     let store = Store::open_read_only(&db).expect("open read-only");
-    truncate_segments(&db);
+    truncate_segments(&db, cut);
     match query_all_failures(&store) {
         Ok(n) => println!("child: query answered {n}"),
         Err(e) => println!("child: query failed: {e}"),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
     }
 }
 
@@ -449,30 +468,40 @@ fn a_segment_truncated_under_a_read_only_store_does_not_kill_the_process() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = dir.path().join("store");
     let failures = store_with_a_segment(&db, Options::default());
-    assert_eq!(segment_files(&db).len(), 1);
-    let out = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "sigbus_child", "--nocapture", "--test-threads=1"])
-        .env(SIGBUS_CHILD, &db)
-        .output()
-        .expect("run the child");
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.signal(),
-        None,
-        "the reader died of signal {:?} ({}) after a segment was truncated under it; stdout:\n{stdout}",
-        out.status.signal(),
-        if out.status.signal() == Some(7) {
-            "SIGBUS"
-        } else {
-            "?"
-        },
-    );
-    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let seg = segment_files(&db);
+    assert_eq!(seg.len(), 1);
+    let len = std::fs::metadata(&seg[0]).expect("stat").len();
     assert!(
-        stdout.contains("child: query failed")
-            || stdout.contains(&format!("child: query answered {failures}")),
-        "{stdout}"
+        len > 3 * 4096,
+        "the segment should span several pages ({len} bytes)"
     );
+    // "half": the blocks read lie in the part of the file kept or in its
+    // last, zero-filled page. "4096" and "0": they lie in pages past the end
+    // of the file, and touching those raises SIGBUS.
+    for cut in ["half", "4096", "0"] {
+        let copy = dir.path().join(format!("cut-{cut}"));
+        copy_dir(&db, &copy);
+        let out = Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", "sigbus_child", "--nocapture", "--test-threads=1"])
+            .env(SIGBUS_CHILD, &copy)
+            .env("ROLLCALL_SIGBUS_CUT", cut)
+            .output()
+            .expect("run the child");
+        let stdout = text(&out.stdout);
+        let signal = out.status.signal();
+        assert_eq!(
+            signal,
+            None,
+            "cut to {cut}: the reader died of signal {signal:?} ({}) when a segment was truncated under it; stdout:\n{stdout}",
+            if signal == Some(7) { "SIGBUS" } else { "?" },
+        );
+        assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+        assert!(
+            stdout.contains("child: query failed")
+                || stdout.contains(&format!("child: query answered {failures}")),
+            "cut to {cut}: {stdout}"
+        );
+    }
 }
 
 #[test]
@@ -485,7 +514,7 @@ fn without_mmap_a_truncated_segment_does_not_disturb_an_open_store() {
     };
     let failures = store_with_a_segment(&db, opts.clone());
     let store = Store::open(&db, opts).expect("open");
-    truncate_segments(&db);
+    truncate_segments(&db, Some(0));
     // The open store read the segment into memory: it answers correctly.
     assert_eq!(query_all_failures(&store).expect("query"), failures);
     drop(store);
