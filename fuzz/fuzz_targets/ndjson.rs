@@ -11,7 +11,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((first, rest)) = data.split_first() else {
         return;
     };
-    let kind = if first & 1 == 0 { RowKind::Events } else { RowKind::Members };
+    let kind = if first & 1 == 0 {
+        RowKind::Events
+    } else {
+        RowKind::Members
+    };
     match parse_rows(kind, InputFormat::Ndjson, rest) {
         Ok((_, bad)) => {
             for b in bad {

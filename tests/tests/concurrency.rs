@@ -342,10 +342,13 @@ fn read_only_processes_see_whole_commits_while_a_writer_process_ingests() {
         // than what was fed, and stats agree with the failure histogram.
         wait_for("the writer's commit", || {
             let n = transitions(&db);
-            assert!(n <= want && (n - 10) % CHUNK == 0, "a reader saw {n} transitions");
+            assert!(
+                n <= want && (n - 10).is_multiple_of(CHUNK),
+                "a reader saw {n} transitions"
+            );
             let f = failures(&db);
             assert!(
-                f >= n && f <= want && (f - 10) % CHUNK == 0,
+                f >= n && f <= want && (f - 10).is_multiple_of(CHUNK),
                 "a reader saw {f} failures"
             );
             n == want

@@ -40,7 +40,10 @@ fn ingest(format: InputFormat, data: &[u8]) {
     }
 }
 
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target's entry point.
+type Target = fn(&[u8]);
+
+const TARGETS: &[(&str, Target)] = &[
     ("csv", |d| ingest(InputFormat::Csv, d)),
     ("ndjson", |d| ingest(InputFormat::Ndjson, d)),
     ("segment", rollcall_engine::fuzzing::segment),
