@@ -128,6 +128,9 @@ fn ctrl_c_cancels_a_long_query_and_returns_to_the_prompt() {
     // ~65 000 points, each an as-of over the whole fleet: many seconds.
     p.send_line("STATES FROM 2026-08-01 TO 2026-11-01 EVERY 2m;")
         .unwrap();
+    // The echo shows the line was read; the pause lets the statement start
+    // (a Ctrl-C before that would only abandon an empty prompt).
+    p.exp_string("EVERY 2m;").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     p.send_control('c').unwrap();
     p.exp_string("query cancelled").unwrap();
