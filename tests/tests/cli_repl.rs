@@ -141,3 +141,29 @@ fn ctrl_c_cancels_a_long_query_and_returns_to_the_prompt() {
     p.send_line(".quit").unwrap();
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn sees_data_ingested_by_another_process_meanwhile() {
+    let env = Env::new();
+    env.load_fixture();
+    let mut p = repl(&env, &env.path().join("hist"));
+    p.send_line(".format csv").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("CLIENTS IN \"Pilot Ring\" AT 2026-10-04;").unwrap();
+    p.exp_string("PC-4,NotStarted,").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    let events = env.write(
+        "more.csv",
+        "time,client,state\n2026-10-03T00:00:00Z,PC-4,Compliant\n",
+    );
+    env.cmd()
+        .args(["ingest", "events"])
+        .arg(events)
+        .assert()
+        .success();
+    p.send_line("CLIENTS IN \"Pilot Ring\" AT 2026-10-04;").unwrap();
+    p.exp_string("PC-4,Compliant,2026-10-03T00:00:00Z").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line(".quit").unwrap();
+    p.exp_eof().unwrap();
+}
