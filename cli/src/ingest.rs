@@ -13,9 +13,12 @@
 //!   from it is stored, unless `--skip-bad-rows`; standard input is committed
 //!   every `--commit-every` rows, and the summary says how many commits it took;
 //! * header names are matched case-insensitively after trimming spaces;
-//!   columns may come in any order; a missing required column, a repeated
-//!   column or an unknown column is an error (a misspelt `deploymnet` column
-//!   must not silently load rows into `production`);
+//!   columns may come in any order; a missing required column or a repeated
+//!   column is an error; an unknown column that looks like a misspelling of
+//!   one of the kind's fields (`deploymnet`, `clinet`) is an error, so that it
+//!   cannot silently load rows into `production`; any other extra column
+//!   (`note`, `source`) is ignored, with a warning for CSV headers, since
+//!   exports from other tools often carry extra columns;
 //! * positions are `file:line:column`, with the column the 1-based field
 //!   number for CSV and the 1-based byte column of the field's key for NDJSON;
 //! * names (client, deployment, collection) are opaque and not trimmed;
@@ -502,6 +505,32 @@ trait RowSource {
     fn bytes_read(&self) -> u64;
 }
 
+/// The field `name` is probably a misspelling of: within one edit of a
+/// field of up to five letters, two edits of a longer one (transpositions
+/// count as two).
+fn misspelt_field(name: &str, fields: &[&'static str]) -> Option<&'static str> {
+    fields.iter().copied().find(|f| {
+        let limit = if f.len() <= 5 { 1 } else { 2 };
+        name != *f && edit_distance(name, f) <= limit
+    })
+}
+
+/// Levenshtein distance over bytes (names here are short ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, &ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let subst = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = subst.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
 fn header_error(file: &str, line: u64, column: Option<u64>, reason: String) -> anyhow::Error {
     anyhow::Error::new(BadInput {
         file: file.to_owned(),
@@ -551,16 +580,24 @@ impl CsvSource {
             for (j, raw) in rec.iter().enumerate() {
                 let name = String::from_utf8_lossy(raw).trim().to_ascii_lowercase();
                 let Some(i) = fields.iter().position(|f| *f == name) else {
-                    return Err(header_error(
-                        file,
-                        line,
-                        Some(j as u64 + 1),
-                        format!(
-                            "unknown column {:?}; the columns are {}",
-                            String::from_utf8_lossy(raw),
-                            describe_fields(kind)
-                        ),
-                    ));
+                    if let Some(meant) = misspelt_field(&name, fields) {
+                        return Err(header_error(
+                            file,
+                            line,
+                            Some(j as u64 + 1),
+                            format!(
+                                "unknown column {:?} (did you mean {meant:?}?); the columns are {}",
+                                String::from_utf8_lossy(raw),
+                                describe_fields(kind)
+                            ),
+                        ));
+                    }
+                    eprintln!(
+                        "warning: {file}:{line}:{}: ignoring unknown column {:?}",
+                        j + 1,
+                        String::from_utf8_lossy(raw)
+                    );
+                    continue;
                 };
                 if cols[i].is_some() {
                     return Err(header_error(
@@ -907,11 +944,15 @@ impl<'de> Visitor<'de> for ObjectSeed {
         let mut seen = [false; 5];
         while let Some(key) = map.next_key::<JsonStr<'de>>()? {
             let Some(i) = fields.iter().position(|f| *f == key.0) else {
-                return Err(de::Error::custom(format_args!(
-                    "unknown field {:?}; the fields are {}",
-                    key.0,
-                    describe_fields(self.kind)
-                )));
+                if let Some(meant) = misspelt_field(&key.0, fields) {
+                    return Err(de::Error::custom(format_args!(
+                        "unknown field {:?} (did you mean {meant:?}?); the fields are {}",
+                        key.0,
+                        describe_fields(self.kind)
+                    )));
+                }
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
             };
             if seen[i] {
                 return Err(de::Error::custom(format_args!("field {:?} appears twice", key.0)));

@@ -73,13 +73,16 @@ fn check_reports_damage_with_file_and_offset() {
 }
 
 #[test]
-fn check_on_a_missing_store_fails() {
+fn check_compact_and_stats_on_a_missing_store_fail() {
     let env = Env::new();
-    env.cmd()
-        .arg("check")
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("no rollcall store"));
+    for cmd in ["check", "compact", "stats"] {
+        env.cmd()
+            .arg(cmd)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("no rollcall store"));
+    }
+    assert!(!env.db().exists(), "nothing was created");
 }
 
 #[test]

@@ -210,6 +210,35 @@ fn header_problems_are_reported() {
 }
 
 #[test]
+fn extra_columns_are_ignored_but_misspelt_ones_are_not() {
+    let env = Env::new();
+    let path = env.write(
+        "x.csv",
+        "note,time,client,state,source\nfirst,2026-10-01,PC-1,Failed,sccm\n",
+    );
+    let a = env.cmd().args(["ingest", "events"]).arg(&path).assert().code(0);
+    let err = stderr_of(&a);
+    assert!(
+        err.contains("x.csv:1:1: ignoring unknown column \"note\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("x.csv:1:5: ignoring unknown column \"source\""),
+        "{err}"
+    );
+    let path = env.write(
+        "x.ndjson",
+        "{\"time\":\"2026-10-02\",\"client\":\"PC-1\",\"state\":\"Failed\",\"colour\":{\"a\":[1,2]}}\n",
+    );
+    env.cmd().args(["ingest", "events"]).arg(&path).assert().code(0);
+    assert_eq!(env.stat("transitions"), "2");
+    let path = env.write("y.csv", "time,clinet,state\n2026-10-01,PC-1,Failed\n");
+    let a = env.cmd().args(["ingest", "events"]).arg(&path).assert().code(1);
+    assert!(stderr_of(&a).contains("y.csv:1:2: unknown column \"clinet\" (did you mean \"client\"?)"));
+    assert_eq!(env.stat("transitions"), "2");
+}
+
+#[test]
 fn ndjson_errors_name_line_and_column() {
     let env = Env::new();
     let path = env.write(
@@ -224,10 +253,10 @@ fn ndjson_errors_name_line_and_column() {
     );
     let path = env.write(
         "f.ndjson",
-        "{\"time\":\"2026-10-01\",\"client\":\"PC-1\",\"state\":\"Failed\",\"colour\":1}\n",
+        "{\"time\":\"2026-10-01\",\"client\":\"PC-1\",\"state\":\"Failed\",\"eror\":\"0x5\"}\n",
     );
     let a = env.cmd().args(["ingest", "events"]).arg(&path).assert().code(1);
-    assert!(stderr_of(&a).contains("unknown field \"colour\""));
+    assert!(stderr_of(&a).contains("unknown field \"eror\" (did you mean \"error\"?)"));
     let path = env.write("g.ndjson", "{\"time\":\"2026-10-01\",\n");
     let a = env.cmd().args(["ingest", "events"]).arg(&path).assert().code(1);
     assert!(stderr_of(&a).contains("g.ndjson:1:"), "{}", stderr_of(&a));

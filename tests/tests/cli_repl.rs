@@ -128,12 +128,41 @@ fn ctrl_c_cancels_a_long_query_and_returns_to_the_prompt() {
     // ~65 000 points, each an as-of over the whole fleet: many seconds.
     p.send_line("STATES FROM 2026-08-01 TO 2026-11-01 EVERY 2m;")
         .unwrap();
+    // The echo shows the line was read; the pause lets the statement start
+    // (a Ctrl-C before that would only abandon an empty prompt).
+    p.exp_string("EVERY 2m;").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     p.send_control('c').unwrap();
     p.exp_string("query cancelled").unwrap();
     p.exp_string(PROMPT).unwrap();
     p.send_line("STATES IN \"Pilot Ring\" AT 2026-11-01;").unwrap();
     p.exp_string("2026-11-01T00:00:00Z,").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line(".quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn sees_data_ingested_by_another_process_meanwhile() {
+    let env = Env::new();
+    env.load_fixture();
+    let mut p = repl(&env, &env.path().join("hist"));
+    p.send_line(".format csv").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("CLIENTS IN \"Pilot Ring\" AT 2026-10-04;").unwrap();
+    p.exp_string("PC-4,NotStarted,").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    let events = env.write(
+        "more.csv",
+        "time,client,state\n2026-10-03T00:00:00Z,PC-4,Compliant\n",
+    );
+    env.cmd()
+        .args(["ingest", "events"])
+        .arg(events)
+        .assert()
+        .success();
+    p.send_line("CLIENTS IN \"Pilot Ring\" AT 2026-10-04;").unwrap();
+    p.exp_string("PC-4,Compliant,2026-10-03T00:00:00Z").unwrap();
     p.exp_string(PROMPT).unwrap();
     p.send_line(".quit").unwrap();
     p.exp_eof().unwrap();
