@@ -104,15 +104,25 @@ into existing data unless --force is given.")]
         after_help = "Example:\n  rollcall completions bash > ~/.local/share/bash-completion/completions/rollcall"
     )]
     Completions(CompletionsArgs),
-    /// Parquet files for other engines (not built yet: exits 1)
-    #[command(
-        after_help = "Example:\n  rollcall export --format parquet out/ --since 2026-10-01\n\nNot built yet: this command exits 1."
-    )]
+    /// Parquet files for other engines (incremental: only rows not exported yet)
+    #[command(after_help = "\
+Examples:
+  rollcall export --format parquet out/
+  rollcall export --format parquet out/ --since 2026-10-01
+
+Writes DIR/transitions/day=YYYY-MM-DD/part-N.parquet and DIR/memberships/...
+(zstd), and DIR/_rollcall_export.json, which records the highest ingest seq
+exported: a later export into DIR writes only newer rows, as new part files.
+--since also leaves out rows before TIME. See docs/scale-out.md.")]
     Export(ExportArgs),
-    /// The same query as SQL over an export (not built yet: exits 1)
-    #[command(
-        after_help = "Example:\n  rollcall translate --dialect duckdb 'STATES AT NOW'\n\nNot built yet: this command exits 1."
-    )]
+    /// The same query as SQL over an export (DuckDB or ClickHouse)
+    #[command(after_help = "\
+Examples:
+  rollcall translate --dialect duckdb --source out 'STATES IN \"All Desktops\" AT NOW'
+  rollcall translate --dialect clickhouse --source s3://bucket/fleet -p from=2026-10-01 - < weekly.rql
+
+NOW is the wall clock at translation time; names are checked against --db
+when that store exists. One query per statement, separated by a blank line.")]
     Translate(TranslateArgs),
 }
 
@@ -333,7 +343,7 @@ pub enum ExportFormat {
     Parquet,
 }
 
-/// `rollcall export` (declared, not built yet).
+/// `rollcall export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// File format
@@ -358,7 +368,7 @@ pub enum Dialect {
     Clickhouse,
 }
 
-/// `rollcall translate` (declared, not built yet).
+/// `rollcall translate`.
 #[derive(Debug, Args)]
 pub struct TranslateArgs {
     /// SQL dialect
@@ -369,9 +379,13 @@ pub struct TranslateArgs {
     #[arg(long, value_name = "PATH_OR_URL")]
     pub source: Option<String>,
 
-    /// The RQL statement to translate
+    /// The RQL statements to translate (`-` reads them from standard input)
     #[arg(value_name = "RQL")]
     pub rql: String,
+
+    /// Binds `$k` to `v` (repeatable)
+    #[arg(long = "param", short = 'p', value_name = "k=v", value_parser = parse_param)]
+    pub params: Vec<Param>,
 }
 
 #[cfg(test)]

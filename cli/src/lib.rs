@@ -16,6 +16,7 @@ pub mod admin;
 pub mod args;
 pub mod batch;
 pub mod demo;
+pub mod export;
 pub mod fleet;
 pub mod ingest;
 pub mod repl;
@@ -142,12 +143,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Compact) => admin::compact(&db),
         Some(Command::Stats) => admin::stats(&db),
         Some(Command::Completions(a)) => admin::completions(a.shell),
-        Some(Command::Export(_)) => Err(anyhow::anyhow!(
-            "`rollcall export` is not built yet; it arrives with the Parquet export issue"
-        )),
-        Some(Command::Translate(_)) => Err(anyhow::anyhow!(
-            "`rollcall translate` is not built yet; it arrives with the SQL translation issue"
-        )),
+        Some(Command::Export(a)) => export::run(&db, &a),
+        Some(Command::Translate(a)) => export::translate::run(&db, &a),
         Some(Command::Query(a)) => batch::query(&db, &a),
         Some(Command::Run(a)) => batch::run(&db, &a),
         Some(Command::Repl) => repl::run(&db),

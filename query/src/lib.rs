@@ -21,6 +21,7 @@ mod render;
 mod result;
 mod suggest;
 pub mod syntax;
+pub mod translate;
 
 pub use error::{ErrorKind, NameKind, QueryError};
 pub use exec::{ExecOptions, Params, check_params, execute};
