@@ -59,7 +59,12 @@ pub fn ingest_fleet(store: &mut Store, cfg: FleetConfig) -> rollcall_engine::Res
 }
 
 /// A compacted store of the fleet with `clients` clients, built on first use.
+/// `ROLLCALL_BENCH_STORE=DIR` uses an existing store of that size instead
+/// (for example the one `benches/compare/run.sh` loaded through the CLI).
 pub fn fleet_store(clients: u32) -> PathBuf {
+    if let Some(dir) = std::env::var_os("ROLLCALL_BENCH_STORE") {
+        return PathBuf::from(dir);
+    }
     let cfg = config(clients);
     let dir = data_dir().join(format!("fleet-{}-{}", cfg.clients, cfg.seed));
     if dir.join("READY").exists() {
