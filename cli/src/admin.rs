@@ -124,7 +124,8 @@ pub fn check(db: &Path) -> anyhow::Result<()> {
 /// `rollcall compact`.
 pub fn compact(db: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut store = open_writer(db)?;
+    let mut store =
+        Store::open(db, Options::default()).with_context(|| format!("open store {}", db.display()))?;
     let r = store.compact().context("compact")?;
     note(&format!(
         "compacted {} runs into {} ({} rows, {} checkpoints) in {:.2} s",

@@ -129,7 +129,7 @@ when that store exists. One query per statement, separated by a blank line.")]
 /// `rollcall ingest ...`
 #[derive(Debug, Subcommand)]
 pub enum Ingest {
-    /// Transitions: CSV/NDJSON with fields time,client,state[,deployment][,error]
+    /// Transitions: CSV/NDJSON with fields time, client, state (deployment, error optional)
     #[command(after_help = "\
 Examples:
   rollcall ingest events events.csv more-events.ndjson

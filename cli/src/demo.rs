@@ -8,7 +8,7 @@
 //! always drawn as tables (the demo is for people), progress goes to
 //! standard error.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -83,6 +83,13 @@ pub fn run(db: &Path, a: &DemoArgs) -> anyhow::Result<()> {
         db.display()
     ));
     let started = Instant::now();
+    let progress = io::stderr().is_terminal().then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+            pb.set_style(style);
+        }
+        pb
+    });
     let mut rows = fleet.rows();
     let mut batch = Batch::new();
     let (mut transitions, mut memberships, mut duplicates) = (0u64, 0u64, 0u64);
@@ -98,6 +105,12 @@ pub fn run(db: &Path, a: &DemoArgs) -> anyhow::Result<()> {
         transitions += r.transitions;
         memberships += r.memberships;
         duplicates += r.duplicates;
+        if let Some(pb) = &progress {
+            pb.set_message(format!("{} rows stored", transitions + memberships));
+        }
+    }
+    if let Some(pb) = &progress {
+        pb.finish_and_clear();
     }
     let generated = started.elapsed();
     let compact_started = Instant::now();

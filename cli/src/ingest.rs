@@ -13,9 +13,12 @@
 //!   from it is stored, unless `--skip-bad-rows`; standard input is committed
 //!   every `--commit-every` rows, and the summary says how many commits it took;
 //! * header names are matched case-insensitively after trimming spaces;
-//!   columns may come in any order; a missing required column, a repeated
-//!   column or an unknown column is an error (a misspelt `deploymnet` column
-//!   must not silently load rows into `production`);
+//!   columns may come in any order; a missing required column or a repeated
+//!   column is an error; an unknown column that looks like a misspelling of
+//!   one of the kind's fields (`deploymnet`, `clinet`) is an error, so that it
+//!   cannot silently load rows into `production`; any other extra column
+//!   (`note`, `source`) is ignored, with a warning for CSV headers, since
+//!   exports from other tools often carry extra columns;
 //! * positions are `file:line:column`, with the column the 1-based field
 //!   number for CSV and the 1-based byte column of the field's key for NDJSON;
 //! * names (client, deployment, collection) are opaque and not trimmed;
@@ -187,7 +190,10 @@ fn field_error(kind: RowKind, field: usize, reason: impl fmt::Display) -> RowErr
 
 const STATE_NAMES: &str = "NotStarted, Compliant, InProgress, NonCompliant, Failed, Unknown";
 
-fn check_name(kind: RowKind, field: usize, name: &str, max: usize) -> Result<(), RowError> {
+fn check_name(kind: RowKind, field: usize, name: Option<&str>, max: usize) -> Result<&str, RowError> {
+    let Some(name) = name else {
+        return Err(field_error(kind, field, "missing"));
+    };
     if name.is_empty() {
         return Err(field_error(kind, field, "empty name"));
     }
@@ -198,11 +204,13 @@ fn check_name(kind: RowKind, field: usize, name: &str, max: usize) -> Result<(),
             format_args!("name is {} bytes long, the limit is {max}", name.len()),
         ));
     }
-    Ok(())
+    Ok(name)
 }
 
 fn parse_time(kind: RowKind, text: Option<&str>) -> Result<Timestamp, RowError> {
-    let text = text.unwrap_or("");
+    let Some(text) = text else {
+        return Err(field_error(kind, 0, "missing"));
+    };
     if text.trim().is_empty() {
         return Err(field_error(kind, 0, "empty time"));
     }
@@ -213,11 +221,12 @@ fn parse_time(kind: RowKind, text: Option<&str>) -> Result<Timestamp, RowError> 
 /// kind's field list; `None` is a missing field.
 fn push_row(kind: RowKind, batch: &mut Batch, vals: &[Option<&str>; 5]) -> Result<(), RowError> {
     let time = parse_time(kind, vals[0])?;
-    let client = vals[1].unwrap_or("");
-    check_name(kind, 1, client, limits::CLIENT_NAME_MAX)?;
+    let client = check_name(kind, 1, vals[1], limits::CLIENT_NAME_MAX)?;
     match kind {
         RowKind::Events => {
-            let state_text = vals[2].unwrap_or("");
+            let Some(state_text) = vals[2] else {
+                return Err(field_error(kind, 2, "missing"));
+            };
             if state_text.trim().is_empty() {
                 return Err(field_error(kind, 2, "empty state"));
             }
@@ -230,10 +239,7 @@ fn push_row(kind: RowKind, batch: &mut Batch, vals: &[Option<&str>; 5]) -> Resul
             })?;
             let deployment = match vals[3] {
                 None | Some("") => limits::DEFAULT_DEPLOYMENT,
-                Some(d) => {
-                    check_name(kind, 3, d, limits::DEPLOYMENT_NAME_MAX)?;
-                    d
-                }
+                Some(d) => check_name(kind, 3, Some(d), limits::DEPLOYMENT_NAME_MAX)?,
             };
             let error = match vals[4].map(str::trim) {
                 None | Some("") => None,
@@ -252,9 +258,10 @@ fn push_row(kind: RowKind, batch: &mut Batch, vals: &[Option<&str>; 5]) -> Resul
                 .map_err(|e| RowError::row(e.to_string()))
         }
         RowKind::Members => {
-            let collection = vals[2].unwrap_or("");
-            check_name(kind, 2, collection, limits::COLLECTION_NAME_MAX)?;
-            let change_text = vals[3].unwrap_or("").trim();
+            let collection = check_name(kind, 2, vals[2], limits::COLLECTION_NAME_MAX)?;
+            let Some(change_text) = vals[3].map(str::trim) else {
+                return Err(field_error(kind, 3, "missing"));
+            };
             let change = Change::parse(change_text).ok_or_else(|| {
                 field_error(
                     kind,
@@ -271,15 +278,51 @@ fn push_row(kind: RowKind, batch: &mut Batch, vals: &[Option<&str>; 5]) -> Resul
 
 // ----- input plumbing ----------------------------------------------------------
 
-/// Counts bytes read, for the progress bar.
+/// The longest CSV record read (a row is far smaller; this bounds memory
+/// and time on a file that is not CSV, or has a runaway quote).
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+/// Bytes the CSV reader may read ahead of the record it parses (its buffer).
+const CSV_READ_AHEAD: u64 = 64 << 10;
+
+/// The error a [`Counting`] reader returns at its fence.
+#[derive(Debug)]
+struct RecordTooLong;
+
+impl fmt::Display for RecordTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a record is longer than {MAX_RECORD_BYTES} bytes")
+    }
+}
+
+impl std::error::Error for RecordTooLong {}
+
+/// Counts bytes read, for the progress bar; refuses to read past `fence`
+/// (moved forward by the CSV reader after each record).
 struct Counting<R> {
     inner: R,
     bytes: u64,
+    fence: u64,
+}
+
+impl<R> Counting<R> {
+    fn new(inner: R) -> Counting<R> {
+        Counting {
+            inner,
+            bytes: 0,
+            fence: u64::MAX,
+        }
+    }
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let room = self.fence.saturating_sub(self.bytes);
+        if room == 0 && !buf.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, RecordTooLong));
+        }
+        let len = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..len])?;
         self.bytes += n as u64;
         Ok(n)
     }
@@ -313,12 +356,12 @@ type Input = Counting<Box<dyn Read>>;
 fn open_input(path: &Path) -> anyhow::Result<(Input, Option<u64>)> {
     if path.as_os_str() == "-" {
         let r: Box<dyn Read> = Box::new(skip_bom(io::stdin().lock()).context("read standard input")?);
-        return Ok((Counting { inner: r, bytes: 0 }, None));
+        return Ok((Counting::new(r), None));
     }
     let file = File::open(path).with_context(|| format!("open {}", path.display()))?;
     let len = file.metadata().ok().map(|m| m.len());
     let r: Box<dyn Read> = Box::new(skip_bom(file).with_context(|| format!("read {}", path.display()))?);
-    Ok((Counting { inner: r, bytes: 0 }, len))
+    Ok((Counting::new(r), len))
 }
 
 fn display_name(path: &Path) -> String {
@@ -462,6 +505,32 @@ trait RowSource {
     fn bytes_read(&self) -> u64;
 }
 
+/// The field `name` is probably a misspelling of: within one edit of a
+/// field of up to five letters, two edits of a longer one (transpositions
+/// count as two).
+fn misspelt_field(name: &str, fields: &[&'static str]) -> Option<&'static str> {
+    fields.iter().copied().find(|f| {
+        let limit = if f.len() <= 5 { 1 } else { 2 };
+        name != *f && edit_distance(name, f) <= limit
+    })
+}
+
+/// Levenshtein distance over bytes (names here are short ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, &ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let subst = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = subst.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
 fn header_error(file: &str, line: u64, column: Option<u64>, reason: String) -> anyhow::Error {
     anyhow::Error::new(BadInput {
         file: file.to_owned(),
@@ -495,7 +564,10 @@ impl CsvSource {
         let mut width = 0;
         let mut line = 0;
         loop {
-            let more = rdr.read_byte_record(&mut rec).map_err(|e| csv_error(file, e))?;
+            move_fence(&mut rdr);
+            let more = rdr
+                .read_byte_record(&mut rec)
+                .map_err(|e| csv_error(file, line + 1, e))?;
             if !more {
                 break;
             }
@@ -508,16 +580,24 @@ impl CsvSource {
             for (j, raw) in rec.iter().enumerate() {
                 let name = String::from_utf8_lossy(raw).trim().to_ascii_lowercase();
                 let Some(i) = fields.iter().position(|f| *f == name) else {
-                    return Err(header_error(
-                        file,
-                        line,
-                        Some(j as u64 + 1),
-                        format!(
-                            "unknown column {:?}; the columns are {}",
-                            String::from_utf8_lossy(raw),
-                            describe_fields(kind)
-                        ),
-                    ));
+                    if let Some(meant) = misspelt_field(&name, fields) {
+                        return Err(header_error(
+                            file,
+                            line,
+                            Some(j as u64 + 1),
+                            format!(
+                                "unknown column {:?} (did you mean {meant:?}?); the columns are {}",
+                                String::from_utf8_lossy(raw),
+                                describe_fields(kind)
+                            ),
+                        ));
+                    }
+                    eprintln!(
+                        "warning: {file}:{line}:{}: ignoring unknown column {:?}",
+                        j + 1,
+                        String::from_utf8_lossy(raw)
+                    );
+                    continue;
                 };
                 if cols[i].is_some() {
                     return Err(header_error(
@@ -583,9 +663,26 @@ fn describe_fields(kind: RowKind) -> String {
         .join(", ")
 }
 
-fn csv_error(file: &str, e: csv::Error) -> anyhow::Error {
-    let line = e.position().map_or(0, |p| p.line());
+/// Lets the CSV reader read one record of at most [`MAX_RECORD_BYTES`] past
+/// where it stands.
+fn move_fence(rdr: &mut csv::Reader<Input>) {
+    let at = rdr.position().byte();
+    rdr.get_mut().fence = at.saturating_add(MAX_RECORD_BYTES + CSV_READ_AHEAD);
+}
+
+/// `line` is the line the reader stood on, for errors that carry no position.
+fn csv_error(file: &str, line: u64, e: csv::Error) -> anyhow::Error {
+    let line = e.position().map_or(line, |p| p.line());
     match e.into_kind() {
+        csv::ErrorKind::Io(io) if io.get_ref().is_some_and(|e| e.is::<RecordTooLong>()) => {
+            anyhow::Error::new(BadInput {
+                file: file.to_owned(),
+                line,
+                column: None,
+                reason: format!("{RecordTooLong} (the limit); is this a CSV file, or is a quote left open?"),
+                note: Some("nothing from this file was stored".to_owned()),
+            })
+        }
         csv::ErrorKind::Io(io) => anyhow::Error::new(io).context(format!("read {file}")),
         other => anyhow::Error::new(BadInput {
             file: file.to_owned(),
@@ -603,10 +700,11 @@ impl RowSource for CsvSource {
             return Ok(true);
         }
         while batch.len() < max {
+            move_fence(&mut self.rdr);
             let more = self
                 .rdr
                 .read_byte_record(&mut self.rec)
-                .map_err(|e| csv_error(&self.file, e))?;
+                .map_err(|e| csv_error(&self.file, self.line + 1, e))?;
             if !more {
                 return Ok(true);
             }
@@ -692,6 +790,29 @@ impl NdjsonSource {
     }
 }
 
+/// The longest NDJSON line read (a row is far smaller; this bounds memory).
+const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Consumes input up to and including the next newline.
+fn skip_line(r: &mut impl BufRead) -> anyhow::Result<()> {
+    loop {
+        let avail = r.fill_buf().context("read input")?;
+        if avail.is_empty() {
+            return Ok(());
+        }
+        match avail.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                r.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = avail.len();
+                r.consume(n);
+            }
+        }
+    }
+}
+
 /// 1-based byte column of `"key"` used as an object key in `line`.
 fn key_column(line: &[u8], key: &str) -> Option<u64> {
     let pat = format!("\"{key}\"");
@@ -712,11 +833,26 @@ impl RowSource for NdjsonSource {
     fn fill(&mut self, batch: &mut Batch, max: usize, on_bad: &mut OnBad<'_>) -> anyhow::Result<bool> {
         while batch.len() < max {
             self.buf.clear();
-            let n = self.rdr.read_until(b'\n', &mut self.buf).context("read input")?;
+            let n = (&mut self.rdr)
+                .take(MAX_LINE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut self.buf)
+                .context("read input")?;
             if n == 0 {
                 return Ok(true);
             }
             self.line += 1;
+            if self.buf.len() > MAX_LINE_BYTES && self.buf.last() != Some(&b'\n') {
+                skip_line(&mut self.rdr)?;
+                self.read += 1;
+                let head = String::from_utf8_lossy(&self.buf[..200]).into_owned();
+                on_bad(BadRow {
+                    line: self.line,
+                    column: None,
+                    reason: format!("line is longer than {MAX_LINE_BYTES} bytes"),
+                    raw: format!("{head}..."),
+                })?;
+                continue;
+            }
             while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
                 self.buf.pop();
             }
@@ -730,7 +866,7 @@ impl RowSource for NdjsonSource {
                 .deserialize(&mut de)
                 .and_then(|vals| de.end().map(|()| vals));
             let bad = match parsed {
-                Err(e) => Some((Some(e.column() as u64), json_reason(&e))),
+                Err(e) => Some((Some(e.column().max(1) as u64), json_reason(&e))),
                 Ok(vals) => {
                     let refs: [Option<&str>; 5] = std::array::from_fn(|i| vals[i].as_deref());
                     match push_row(kind, batch, &refs) {
@@ -808,11 +944,15 @@ impl<'de> Visitor<'de> for ObjectSeed {
         let mut seen = [false; 5];
         while let Some(key) = map.next_key::<JsonStr<'de>>()? {
             let Some(i) = fields.iter().position(|f| *f == key.0) else {
-                return Err(de::Error::custom(format_args!(
-                    "unknown field {:?}; the fields are {}",
-                    key.0,
-                    describe_fields(self.kind)
-                )));
+                if let Some(meant) = misspelt_field(&key.0, fields) {
+                    return Err(de::Error::custom(format_args!(
+                        "unknown field {:?} (did you mean {meant:?}?); the fields are {}",
+                        key.0,
+                        describe_fields(self.kind)
+                    )));
+                }
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
             };
             if seen[i] {
                 return Err(de::Error::custom(format_args!("field {:?} appears twice", key.0)));
@@ -1016,6 +1156,44 @@ pub fn ingest_file(
     })
 }
 
+/// Reads `bytes` as an input file of `kind` rows in `format`, exactly as
+/// `rollcall ingest` reads one, without a store: returns the number of good
+/// rows and every bad row (as `--skip-bad-rows` would record them). A bad
+/// header or a record over the size limit is an error. Used by the fuzz
+/// targets (`fuzz/`) and the limits tests; not a stable API.
+#[doc(hidden)]
+pub fn parse_rows(kind: RowKind, format: InputFormat, bytes: &[u8]) -> anyhow::Result<(u64, Vec<BadInput>)> {
+    let file = "<input>";
+    let r: Box<dyn Read> = Box::new(skip_bom(io::Cursor::new(bytes.to_vec())).context("read input")?);
+    let input = Counting::new(r);
+    let mut source: Box<dyn RowSource> = match format {
+        InputFormat::Csv => Box::new(CsvSource::new(input, kind, file)?),
+        InputFormat::Ndjson => Box::new(NdjsonSource::new(input, kind)),
+    };
+    let mut bad = Vec::new();
+    let mut on_bad = |b: BadRow| -> anyhow::Result<()> {
+        bad.push(BadInput {
+            file: file.to_owned(),
+            line: b.line,
+            column: b.column,
+            reason: b.reason,
+            note: None,
+        });
+        Ok(())
+    };
+    let mut batch = Batch::new();
+    let mut rows = 0u64;
+    loop {
+        let eof = source.fill(&mut batch, BATCH_ROWS, &mut on_bad)?;
+        rows += batch.len() as u64;
+        batch.clear();
+        if eof {
+            break;
+        }
+    }
+    Ok((rows, bad))
+}
+
 fn explain_abandon(
     e: anyhow::Error,
     is_stdin: bool,
@@ -1202,7 +1380,7 @@ fn read_snapshot_names(path: &Path, format: Option<SnapshotFormat>) -> anyhow::R
                     client: String,
                 }
                 let row: Row = serde_json::from_slice(line)
-                    .map_err(|e| bad(line_no, Some(e.column() as u64), json_reason(&e)))?;
+                    .map_err(|e| bad(line_no, Some(e.column().max(1) as u64), json_reason(&e)))?;
                 let column = key_column(line, "client").unwrap_or(1);
                 names.push((line_no, check(line_no, column, row.client.as_bytes())?));
             }

@@ -29,6 +29,12 @@ use clap::Parser;
 
 use crate::args::{Cli, Command, Ingest};
 
+/// The README's Rust examples, compiled and run as doc tests so that the
+/// tour's embedding example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// A usage error: exit code 2.
 #[derive(Debug)]
 pub struct UsageError(pub String);

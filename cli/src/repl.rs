@@ -56,14 +56,15 @@ struct Names {
 impl Names {
     fn load(db: &Path) -> Names {
         match rollcall_engine::Store::open_read_only(db) {
-            Ok(store) => {
-                let snap = store.snapshot();
-                Names {
-                    collections: snap.collections(),
-                    deployments: snap.deployments(),
-                }
-            }
+            Ok(store) => Names::of(&store.snapshot()),
             Err(_) => Names::default(),
+        }
+    }
+
+    fn of(snap: &rollcall_engine::Snapshot) -> Names {
+        Names {
+            collections: snap.collections(),
+            deployments: snap.deployments(),
         }
     }
 }
@@ -278,6 +279,7 @@ pub fn run(db: &Path) -> anyhow::Result<()> {
     ));
     let mut history_warned = false;
     loop {
+        session.reset_cancel();
         match rl.readline("rollcall> ") {
             Ok(input) => {
                 if input.trim().is_empty() {
@@ -309,9 +311,12 @@ pub fn run(db: &Path) -> anyhow::Result<()> {
                     }
                 }
                 let _ = stdout.flush();
-                *names.borrow_mut() = Names::load(db);
+                if let Some(snap) = session.last_snapshot() {
+                    *names.borrow_mut() = Names::of(snap);
+                }
             }
-            Err(ReadlineError::Interrupted) => continue,
+            // Ctrl-C at the prompt: the input is abandoned; say so, as shells do.
+            Err(ReadlineError::Interrupted) => note("^C"),
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(e).context("read input"),
         }

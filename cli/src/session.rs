@@ -197,6 +197,7 @@ pub struct Session {
     cancel: Arc<AtomicBool>,
     output: Output,
     fixed: Option<Snapshot>,
+    last: Option<Snapshot>,
 }
 
 impl Session {
@@ -211,6 +212,7 @@ impl Session {
             cancel: Arc::new(AtomicBool::new(false)),
             output: Output::Stdout,
             fixed: None,
+            last: None,
         }
     }
 
@@ -220,9 +222,21 @@ impl Session {
     }
 
     /// The flag that cancels the running statement (set it from a Ctrl-C
-    /// handler).
+    /// handler). Once set, every statement fails with [`Cancelled`] until
+    /// [`Session::reset_cancel`].
     pub fn cancel_flag(&self) -> Arc<AtomicBool> {
         self.cancel.clone()
+    }
+
+    /// Clears the cancel flag (the REPL does so before reading each input,
+    /// so a Ctrl-C pressed while a statement runs is never lost).
+    pub fn reset_cancel(&self) {
+        self.cancel.store(false, Ordering::SeqCst);
+    }
+
+    /// The snapshot the last script ran on (the REPL completes names from it).
+    pub fn last_snapshot(&self) -> Option<&Snapshot> {
+        self.last.as_ref()
     }
 
     /// Makes every script read `snapshot` instead of opening the store (the
@@ -242,6 +256,9 @@ impl Session {
     }
 
     fn query_failure(e: &QueryError, source: &str, origin: &str, note: Option<String>) -> anyhow::Error {
+        if matches!(e.kind(), ErrorKind::Cancelled) {
+            return anyhow::Error::new(Cancelled);
+        }
         let mut text = e.render(source, origin);
         if let Some(note) = note {
             if !text.ends_with('\n') {
@@ -269,9 +286,9 @@ impl Session {
             return Ok(0);
         }
         let snapshot = self.snapshot()?;
+        self.last = Some(snapshot.fork());
         let now = self.now.unwrap_or_else(wall_clock);
         for (i, st) in script.statements.iter().enumerate() {
-            self.cancel.store(false, Ordering::SeqCst);
             let opts = ExecOptions {
                 now,
                 params: self.params.clone(),
@@ -413,14 +430,21 @@ impl Session {
     }
 }
 
-/// True when `e` (or a cause) is a cancelled query.
+/// A statement stopped through the session's cancel flag (Ctrl-C).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("query cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// True when `e` (or a cause) is a cancelled statement.
 pub fn is_cancelled(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<QueryError>()
-            .is_some_and(|q| matches!(q.kind(), ErrorKind::Cancelled))
-            || c.downcast_ref::<Rendered>()
-                .is_some_and(|r| r.text.starts_with("error: query cancelled"))
-    })
+    e.chain().any(|c| c.downcast_ref::<Cancelled>().is_some())
 }
 
 /// The dot-commands, as `.help` prints them.

@@ -10,7 +10,7 @@ use std::hash::BuildHasher;
 use crate::error::{Error, Result};
 use crate::model::{Change, ErrorCode, State, Timestamp, limits};
 
-/// A transition whose names are indexes into the batch's name pool.
+/// A transition whose names are indexes into the batch's name pools.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PendingTransition {
     pub time: Timestamp,
@@ -20,7 +20,7 @@ pub(crate) struct PendingTransition {
     pub error: Option<ErrorCode>,
 }
 
-/// A membership change whose names are indexes into the batch's name pool.
+/// A membership change whose names are indexes into the batch's name pools.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PendingMembership {
     pub time: Timestamp,
@@ -41,7 +41,9 @@ pub(crate) struct PendingMembership {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Batch {
-    names: NamePool,
+    clients: NamePool,
+    deployments: NamePool,
+    collections: NamePool,
     pub(crate) transitions: Vec<PendingTransition>,
     pub(crate) memberships: Vec<PendingMembership>,
 }
@@ -74,7 +76,9 @@ impl Batch {
 
     /// Removes all rows, keeping allocations.
     pub fn clear(&mut self) {
-        self.names.clear();
+        self.clients.clear();
+        self.deployments.clear();
+        self.collections.clear();
         self.transitions.clear();
         self.memberships.clear();
     }
@@ -91,8 +95,8 @@ impl Batch {
     ) -> Result<()> {
         check_name("client", client, limits::CLIENT_NAME_MAX)?;
         check_name("deployment", deployment, limits::DEPLOYMENT_NAME_MAX)?;
-        let client = self.intern(client);
-        let deployment = self.intern(deployment);
+        let client = self.clients.intern(client);
+        let deployment = self.deployments.intern(deployment);
         self.transitions.push(PendingTransition {
             time,
             client,
@@ -114,8 +118,8 @@ impl Batch {
     ) -> Result<()> {
         check_name("client", client, limits::CLIENT_NAME_MAX)?;
         check_name("collection", collection, limits::COLLECTION_NAME_MAX)?;
-        let client = self.intern(client);
-        let collection = self.intern(collection);
+        let client = self.clients.intern(client);
+        let collection = self.collections.intern(collection);
         self.memberships.push(PendingMembership {
             time,
             client,
@@ -125,12 +129,19 @@ impl Batch {
         Ok(())
     }
 
-    pub(crate) fn name(&self, index: u32) -> &str {
-        self.names.get(index)
+    /// The batch's distinct client names; rows refer to them by position.
+    pub(crate) fn client_names(&self) -> impl Iterator<Item = &str> {
+        self.clients.iter()
     }
 
-    fn intern(&mut self, name: &str) -> u32 {
-        self.names.intern(name)
+    /// The batch's distinct deployment names.
+    pub(crate) fn deployment_names(&self) -> impl Iterator<Item = &str> {
+        self.deployments.iter()
+    }
+
+    /// The batch's distinct collection names.
+    pub(crate) fn collection_names(&self) -> impl Iterator<Item = &str> {
+        self.collections.iter()
     }
 }
 
@@ -145,14 +156,15 @@ struct NamePool {
 }
 
 impl NamePool {
-    fn get(&self, index: u32) -> &str {
-        let (start, len) = self.spans[index as usize];
-        &self.text[start as usize..(start + len) as usize]
-    }
-
     #[cfg(test)]
     fn len(&self) -> usize {
         self.spans.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        self.spans
+            .iter()
+            .map(|&(start, len)| &self.text[start as usize..(start + len) as usize])
     }
 
     fn clear(&mut self) {
@@ -212,9 +224,9 @@ mod tests {
             b.push_transition(Timestamp(i), "a", "production", State::Failed, None)
                 .unwrap();
         }
-        assert_eq!(b.names.len(), 2);
-        assert_eq!(b.name(0), "a");
-        assert_eq!(b.name(1), "production");
+        assert_eq!(b.client_names().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(b.deployment_names().collect::<Vec<_>>(), ["production"]);
+        assert_eq!(b.clients.len(), 1);
         assert_eq!(b.transition_count(), 3);
     }
 
@@ -233,6 +245,6 @@ mod tests {
                 .is_err()
         );
         assert!(b.is_empty());
-        assert_eq!(b.names.len(), 0);
+        assert_eq!(b.clients.len() + b.deployments.len() + b.collections.len(), 0);
     }
 }

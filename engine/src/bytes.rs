@@ -1,10 +1,6 @@
 //! [`SharedBytes`]: the one handle through which sealed files are read —
 //! a memory map or an owned buffer, behind the same interface, so decoders
 //! never know (or care) which.
-#![allow(
-    dead_code,
-    reason = "used by the segment and storage layers, landing next; remove this line then"
-)]
 
 use std::sync::Arc;
 

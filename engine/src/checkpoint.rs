@@ -128,10 +128,6 @@ fn delta_body(cp: &Checkpoint, prev: &Checkpoint) -> Option<Vec<u8>> {
 /// States that are not a state index (`0..6`) are written as [`NO_STATE`];
 /// times of clients without a state are not written and read back as
 /// `i64::MIN`; `times` shorter than `states` reads as `i64::MIN` past its end.
-#[allow(
-    dead_code,
-    reason = "the store writes checkpoint files next; remove this line then"
-)]
 pub(crate) fn encode_checkpoints(cps: &[Checkpoint]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&MAGIC);
@@ -217,10 +213,6 @@ fn time_from_age(cp_time: i64, age: u64) -> i64 {
 /// it in errors. Damage is [`Error::Corrupt`] with the offset of the record
 /// (or header) it was found in; a newer format is
 /// [`Error::UnsupportedVersion`].
-#[allow(
-    dead_code,
-    reason = "the store reads checkpoint files next; remove this line then"
-)]
 pub(crate) fn decode_checkpoints(bytes: &[u8], path: &Path) -> Result<Vec<Checkpoint>> {
     let corrupt = |offset: usize, what: &str| Error::corrupt(path, offset as u64, what);
     let header = bytes

@@ -51,6 +51,23 @@ impl Dict {
         (id, true)
     }
 
+    /// The ids of `names`, assigning the next ids to new ones, under one lock.
+    pub(crate) fn get_or_insert_all<'a>(&self, names: impl Iterator<Item = &'a str>) -> Vec<u32> {
+        let mut data = self.data.write().unwrap_or_else(|e| e.into_inner());
+        names
+            .map(|name| {
+                if let Some(&id) = data.index.get(name) {
+                    return id;
+                }
+                let id = u32::try_from(data.names.len()).unwrap_or(u32::MAX);
+                let name: Arc<str> = Arc::from(name);
+                data.names.push(name.clone());
+                data.index.insert(name, id);
+                id
+            })
+            .collect()
+    }
+
     /// Forgets every id at or above `len` (undoes a failed append).
     pub(crate) fn truncate(&self, len: usize) {
         let mut data = self.data.write().unwrap_or_else(|e| e.into_inner());

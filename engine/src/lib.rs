@@ -37,6 +37,8 @@ mod compaction;
 mod dict;
 mod dict_file;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod manifest;
 mod model;
 mod run;

@@ -542,15 +542,6 @@ pub struct Transaction<'s> {
     done: bool,
 }
 
-/// The id of batch name `index` in `dict`, cached per batch.
-fn resolve(cache: &mut Vec<Option<u32>>, dict: &Dict, batch: &Batch, index: u32) -> u32 {
-    let i = index as usize;
-    if cache.len() <= i {
-        cache.resize(i + 1, None);
-    }
-    *cache[i].get_or_insert_with(|| dict.get_or_insert(batch.name(index)).0)
-}
-
 impl Transaction<'_> {
     /// Adds a batch to the transaction, dropping exact duplicates. After an
     /// error the transaction can only be dropped.
@@ -567,23 +558,19 @@ impl Transaction<'_> {
 
     fn append_inner(&mut self, batch: &Batch) -> Result<AppendReport> {
         let mut report = AppendReport::default();
-        let mut client_ids = Vec::new();
-        let mut deployment_ids = Vec::new();
-        let mut collection_ids = Vec::new();
         let store = &*self.store;
+        // Resolve every distinct name once, under one lock per dictionary.
+        let client_ids = store.clients.get_or_insert_all(batch.client_names());
+        let deployment_ids = store.deployments.get_or_insert_all(batch.deployment_names());
+        let collection_ids = store.collections.get_or_insert_all(batch.collection_names());
         let transitions: Vec<TransitionRow> = batch
             .transitions
             .iter()
             .map(|p| TransitionRow {
                 time: p.time,
                 seq: Seq(0),
-                client: ClientId(resolve(&mut client_ids, &store.clients, batch, p.client)),
-                deployment: DeploymentId(resolve(
-                    &mut deployment_ids,
-                    &store.deployments,
-                    batch,
-                    p.deployment,
-                )),
+                client: ClientId(client_ids[p.client as usize]),
+                deployment: DeploymentId(deployment_ids[p.deployment as usize]),
                 state: p.state,
                 error: p.error,
             })
@@ -594,24 +581,19 @@ impl Transaction<'_> {
             .map(|p| MembershipRow {
                 time: p.time,
                 seq: Seq(0),
-                client: ClientId(resolve(&mut client_ids, &store.clients, batch, p.client)),
-                collection: CollectionId(resolve(
-                    &mut collection_ids,
-                    &store.collections,
-                    batch,
-                    p.collection,
-                )),
+                client: ClientId(client_ids[p.client as usize]),
+                collection: CollectionId(collection_ids[p.collection as usize]),
                 change: p.change,
             })
             .collect();
         let stored = self.stored_transitions(&transitions)?;
         for (row, stored) in transitions.into_iter().zip(stored) {
             let key = row.identity();
-            if stored || self.transition_keys.contains(&key) || self.is_staged_transition(&key)? {
+            // `insert` is the in-transaction check: false when already buffered.
+            if stored || self.is_staged_transition(&key)? || !self.transition_keys.insert(key) {
                 report.duplicates += 1;
                 continue;
             }
-            self.transition_keys.insert(key);
             self.transitions.push(TransitionRow {
                 seq: Seq(self.store.next_seq),
                 ..row
@@ -623,11 +605,10 @@ impl Transaction<'_> {
         let stored = self.stored_memberships(&memberships)?;
         for (row, stored) in memberships.into_iter().zip(stored) {
             let key = row.identity();
-            if stored || self.membership_keys.contains(&key) || self.is_staged_membership(&key)? {
+            if stored || self.is_staged_membership(&key)? || !self.membership_keys.insert(key) {
                 report.duplicates += 1;
                 continue;
             }
-            self.membership_keys.insert(key);
             self.memberships.push(MembershipRow {
                 seq: Seq(self.store.next_seq),
                 ..row
@@ -677,8 +658,8 @@ impl Transaction<'_> {
         }
         let h = bloom::hash(key);
         for s in &self.staged {
-            if s.transitions.may_contain(h)
-                && covers(s.seg.as_ref(), key)
+            if covers(s.seg.as_ref(), key)
+                && s.transitions.may_contain(h)
                 && s.seg.contains_transition(key)?
             {
                 return Ok(true);

@@ -20,19 +20,12 @@
 //!   `(collection, time, seq)` order; `Failed` transitions are stored twice,
 //!   once in the transition section and once in the failures section.
 
-#![allow(
-    dead_code,
-    reason = "the store wires segments in next (flush, compaction, recovery); remove this line then"
-)]
-
 mod columns;
 mod reader;
 mod writer;
 
 pub(crate) use columns::{Column, encode as encode_column, pack, packed_len, unpack};
-#[allow(unused_imports, reason = "the store uses these next; remove this line then")]
 pub(crate) use reader::SegmentReader;
-#[allow(unused_imports, reason = "the store uses these next; remove this line then")]
 pub(crate) use writer::SegmentWriter;
 
 use crate::model::{Seq, Timestamp};

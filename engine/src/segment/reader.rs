@@ -122,15 +122,6 @@ impl Fields<'_> {
     }
 }
 
-const NO_ROW: TransitionRow = TransitionRow {
-    time: Timestamp(0),
-    seq: Seq(0),
-    client: ClientId(0),
-    deployment: DeploymentId(0),
-    state: State::NotStarted,
-    error: None,
-};
-
 const NO_MEMBERSHIP: MembershipRow = MembershipRow {
     time: Timestamp(0),
     seq: Seq(0),
@@ -946,7 +937,7 @@ fn parse(data: &[u8], path: &Path) -> Result<Parsed> {
             return Err(bad_index(base + k + 1, "membership blocks out of order"));
         }
     }
-    let any_rows = transitions + memberships > 0;
+    let any_rows = transitions > 0 || memberships > 0;
     if (any_rows && min_seq > max_seq) || (!any_rows && (min_seq, max_seq) != (0, 0)) {
         return Err(corrupt(fo, "footer seq bounds are inconsistent".into()));
     }
@@ -956,13 +947,14 @@ fn parse(data: &[u8], path: &Path) -> Result<Parsed> {
     let mut next_row = 0u64;
     for (k, d) in directory.iter().enumerate() {
         let ordered = k == 0 || directory[k - 1].collection < d.collection;
-        if !ordered || d.first_row != next_row || d.rows == 0 {
+        let end = next_row.checked_add(d.rows);
+        if !ordered || d.first_row != next_row || d.rows == 0 || end.is_none() {
             return Err(corrupt(
                 dir_at + (k * DIRECTORY_ENTRY_LEN) as u64,
                 format!("collection directory entry {k} is out of order"),
             ));
         }
-        next_row += d.rows;
+        next_row = end.unwrap_or(u64::MAX);
     }
     if next_row != memberships
         || directory.first().map(|d| d.collection) != mb.first().map(|b| b.first_key)

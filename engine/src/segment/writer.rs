@@ -127,6 +127,10 @@ impl<W: Write> SegmentWriter<W> {
     }
 
     /// Sets the rows per block (tests use tiny blocks to exercise block edges).
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "tests use tiny blocks to reach block edges")
+    )]
     pub(crate) fn with_block_rows(mut self, rows: usize) -> Self {
         self.block_rows = rows.clamp(1, MAX_BLOCK_ROWS);
         self

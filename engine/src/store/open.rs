@@ -36,9 +36,10 @@ pub(crate) enum Mode {
     OpenOrCreate,
 }
 
-/// Attempts of a read-only open when files vanish under it (a writer
-/// compacting or flushing at the same time).
-const READ_ONLY_ATTEMPTS: usize = 8;
+/// Attempts of a read-only open when files vanish under it or the manifest
+/// changes while it reads (a writer flushing, compacting or committing a
+/// spilled transaction at the same time).
+const READ_ONLY_ATTEMPTS: usize = 16;
 
 /// Fails with [`Error::NotFound`] unless a store exists in `storage`.
 pub(crate) fn require_store(storage: &dyn Storage) -> Result<()> {
@@ -138,6 +139,24 @@ pub(crate) fn open_read_only(storage: Arc<dyn Storage>, opts: Options) -> Result
         let r = Manifest::read(&*storage).and_then(|m| load(&storage, &m).map(|l| (m, l)));
         match r {
             Ok((manifest, loaded)) => {
+                // The logs were read after the manifest. If a writer committed
+                // a new manifest meanwhile (a spilled transaction, a flush, a
+                // compaction), the logs may hold transactions that follow one
+                // the manifest we read does not name: only a manifest that
+                // did not change during the load makes a consistent view.
+                let now = Manifest::read(&*storage)?;
+                if now.generation != manifest.generation {
+                    if attempt < READ_ONLY_ATTEMPTS {
+                        continue;
+                    }
+                    return Err(Error::io(
+                        "open read-only",
+                        storage.path(MANIFEST),
+                        std::io::Error::other(format!(
+                            "a writer replaced the manifest during each of {attempt} attempts to read the store; try again"
+                        )),
+                    ));
+                }
                 let mut store = assemble(storage, opts, manifest, loaded, None, None);
                 store.read_only = true;
                 return Ok(store);
