@@ -149,27 +149,6 @@ fn completions_for_each_shell() {
 }
 
 #[test]
-fn export_and_translate_are_declared_but_not_built() {
-    let env = Env::new();
-    env.bare()
-        .args(["export", "--format", "parquet", "out"])
-        .assert()
-        .code(1)
-        .stdout("")
-        .stderr(predicate::str::contains("not built yet"));
-    env.bare()
-        .args(["translate", "--dialect", "duckdb", "STATES AT NOW"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("not built yet"));
-    env.bare()
-        .args(["export", "--help"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("not built yet"));
-}
-
-#[test]
 fn every_command_has_help_with_an_example() {
     let env = Env::new();
     for cmd in [
