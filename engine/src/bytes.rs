@@ -11,3 +11,18 @@ pub(crate) type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
 pub(crate) fn owned(bytes: Vec<u8>) -> SharedBytes {
     Arc::new(bytes)
 }
+
+/// True when `bytes` come from a memory map whose file another program
+/// truncated while it was mapped: whatever was read from it must not be used.
+/// One atomic load unless such damage ever happened in this process.
+pub(crate) fn changed_underneath(bytes: &[u8]) -> bool {
+    #[cfg(unix)]
+    {
+        crate::storage::guarded_map::changed_underneath(bytes)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = bytes;
+        false
+    }
+}

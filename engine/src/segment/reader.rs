@@ -6,8 +6,10 @@
 //!   offset, length and count in them against the file size and against each
 //!   other, so later slicing by index entries stays in bounds (it still uses
 //!   checked slicing);
-//! * a block's crc is checked before its first decode; a per-block atomic flag
-//!   remembers success so hot queries do not hash again;
+//! * a block's crc is checked before every decode (crc32 runs at several GB/s,
+//!   a few percent of decode time), so a block changed on disk after an earlier
+//!   query is still caught; bytes of a mapped file that another program
+//!   truncated are refused after decoding (`storage::guarded_map`);
 //! * a decoded block is checked for order, value ranges and agreement with its
 //!   index entry before a single row reaches a sink.
 
@@ -16,7 +18,6 @@ use std::fmt;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::writer::BlockMeta;
 use super::{
@@ -72,7 +73,7 @@ pub(crate) struct SegmentReader {
     /// First row number of each membership block.
     membership_starts: Vec<u64>,
     /// One flag per block, transitions then failures then memberships.
-    verified: Vec<AtomicBool>,
+    block_count: usize,
     /// The last transition block decoded for a duplicate probe.
     probe_transitions: Mutex<Option<(usize, Vec<TransitionRow>)>>,
     /// The last membership block decoded for a duplicate probe.
@@ -85,7 +86,7 @@ impl fmt::Debug for SegmentReader {
             .field("path", &self.path)
             .field("summary", &self.summary)
             .field("failures", &self.failures)
-            .field("blocks", &self.verified.len())
+            .field("blocks", &self.block_count)
             .finish_non_exhaustive()
     }
 }
@@ -155,6 +156,13 @@ impl SegmentReader {
     /// other. Block crcs are checked on first use or by [`Self::verify`].
     pub(crate) fn open(bytes: SharedBytes, path: PathBuf) -> Result<SegmentReader> {
         let (summary, failures, errors, directory, blocks) = parse(bytes.as_ref().as_ref(), &path)?;
+        if crate::bytes::changed_underneath(bytes.as_ref().as_ref()) {
+            return Err(Error::corrupt(
+                path,
+                0,
+                "the file was truncated by another program while this store had it mapped",
+            ));
+        }
         let [transition_blocks, failure_blocks, membership_blocks] = blocks;
         let mut membership_starts = Vec::with_capacity(membership_blocks.len());
         let mut row = 0u64;
@@ -174,7 +182,7 @@ impl SegmentReader {
             failure_blocks,
             membership_blocks,
             membership_starts,
-            verified: (0..total).map(|_| AtomicBool::new(false)).collect(),
+            block_count: total,
             probe_transitions: Mutex::new(None),
             probe_memberships: Mutex::new(None),
         })
@@ -191,7 +199,7 @@ impl SegmentReader {
         let mut s = Scratch::default();
         for section in [Section::Transitions, Section::Failures, Section::Memberships] {
             for i in 0..self.blocks(section).len() {
-                self.block_bytes(section, i, true)?;
+                self.block_bytes(section, i)?;
             }
         }
         let mut failed = 0u64;
@@ -265,18 +273,8 @@ impl SegmentReader {
         }
     }
 
-    fn flag(&self, section: Section, i: usize) -> Option<&AtomicBool> {
-        let k = match section {
-            Section::Transitions => i,
-            Section::Failures => self.transition_blocks.len() + i,
-            Section::Memberships => self.transition_blocks.len() + self.failure_blocks.len() + i,
-        };
-        self.verified.get(k)
-    }
-
-    /// The bytes of block `i`, crc-checked unless already verified (or always
-    /// with `force`).
-    fn block_bytes(&self, section: Section, i: usize, force: bool) -> Result<&[u8]> {
+    /// The bytes of block `i`, crc-checked.
+    fn block_bytes(&self, section: Section, i: usize) -> Result<&[u8]> {
         let m = self
             .blocks(section)
             .get(i)
@@ -291,22 +289,18 @@ impl SegmentReader {
                     format!("{} block {i} lies past the end of the file", section.name()),
                 )
             })?;
-        let flag = self.flag(section, i);
-        if force || !flag.is_some_and(|f| f.load(Ordering::Acquire)) {
-            let crc = crc32fast::hash(bytes);
-            if crc != m.crc {
-                return Err(self.corrupt(
-                    m.offset,
-                    format!(
-                        "{} block {i} checksum mismatch (stored {:08x}, computed {crc:08x})",
-                        section.name(),
-                        m.crc
-                    ),
-                ));
-            }
-            if let Some(f) = flag {
-                f.store(true, Ordering::Release);
-            }
+        let crc = crc32fast::hash(bytes);
+        // A truncation by another program explains a mismatch best: say so.
+        self.check_unchanged(m.offset)?;
+        if crc != m.crc {
+            return Err(self.corrupt(
+                m.offset,
+                format!(
+                    "{} block {i} checksum mismatch (stored {:08x}, computed {crc:08x})",
+                    section.name(),
+                    m.crc
+                ),
+            ));
         }
         Ok(bytes)
     }
@@ -319,7 +313,7 @@ impl SegmentReader {
         values: &mut Values,
         rows: &mut Vec<TransitionRow>,
     ) -> Result<()> {
-        let bytes = self.block_bytes(section, i, false)?;
+        let bytes = self.block_bytes(section, i)?;
         let Some(m) = self.blocks(section).get(i) else {
             return Err(self.corrupt(0, "block index out of range"));
         };
@@ -384,12 +378,12 @@ impl SegmentReader {
         if section == Section::Failures && rows.iter().any(|r| r.state != State::Failed) {
             return Err(bad_block("a row of the failures section is not Failed"));
         }
-        Ok(())
+        self.check_unchanged(m.offset)
     }
 
     /// Decodes membership block `i` into `rows`.
     fn decode_memberships(&self, i: usize, values: &mut Values, rows: &mut Vec<MembershipRow>) -> Result<()> {
-        let bytes = self.block_bytes(Section::Memberships, i, false)?;
+        let bytes = self.block_bytes(Section::Memberships, i)?;
         let Some(m) = self.membership_blocks.get(i) else {
             return Err(self.corrupt(0, "block index out of range"));
         };
@@ -442,6 +436,18 @@ impl SegmentReader {
         if !ordered || first != Some((m.first_key, m.first_time)) || last != Some((m.last_key, m.last_time)) {
             return Err(bad_block(
                 "rows out of (collection, time, seq) order or disagreeing with the block index",
+            ));
+        }
+        self.check_unchanged(m.offset)
+    }
+
+    /// Fails when another program truncated the mapped file while it was
+    /// read (`storage::guarded_map`): rows decoded from it must not be used.
+    fn check_unchanged(&self, offset: u64) -> Result<()> {
+        if crate::bytes::changed_underneath(self.bytes.as_ref().as_ref()) {
+            return Err(self.corrupt(
+                offset,
+                "the file was truncated by another program while this store had it mapped",
             ));
         }
         Ok(())

@@ -1,5 +1,5 @@
-//! [`FileStorage`]: the real file system, and the engine's one `unsafe` block
-//! (the read-only memory map of sealed files).
+//! [`FileStorage`]: the real file system. Sealed files are read through
+//! [`super::guarded_map::GuardedMap`] (where the engine's `unsafe` lives).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -148,16 +148,16 @@ impl Storage for FileStorage {
             file.read_to_end(&mut buf)?;
             return Ok(bytes::owned(buf));
         }
-        // SAFETY: `Storage::map` is only called on sealed files: written under
-        // a temporary name, fsynced, renamed into place and never opened for
-        // writing again (new data always goes to new files). The store's LOCK
-        // file keeps other rollcall writers out, and this process never
-        // truncates a mapped file, so the mapped bytes cannot change under
-        // us. Accepted risk: another program truncating or rewriting the file
-        // in place while it is mapped (reads past a truncation raise SIGBUS);
-        // removing or renaming it is harmless.
-        let map = unsafe { memmap2::Mmap::map(&file)? };
-        Ok(Arc::new(map))
+        // Maps are guarded against another program truncating the file
+        // (`guarded_map`): a read past the new end becomes an error, not a
+        // SIGBUS. When no guarded map can be made, the file is read instead.
+        #[cfg(unix)]
+        if let Some(map) = super::guarded_map::GuardedMap::map(&file)? {
+            return Ok(Arc::new(map));
+        }
+        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        file.read_to_end(&mut buf)?;
+        Ok(bytes::owned(buf))
     }
 
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {

@@ -4,7 +4,8 @@
 //! store directory* (`MANIFEST`, `wal/000000000001.log`) and goes through a
 //! [`Storage`]. Two backends exist:
 //! * [`file::FileStorage`]: real files (`std::fs`), sealed files read through a
-//!   read-only memory map (the engine's one `unsafe` block) or `read`;
+//!   read-only memory map guarded against truncation by other programs
+//!   ([`guarded_map`], where the engine's `unsafe` lives) or `read`;
 //! * [`faulty::FaultyDisk`]: an in-memory disk for tests that keeps a
 //!   "written" and a "durable" image of every file and directory, fails
 //!   chosen operations with `EIO`/`ENOSPC`, and "crashes".
@@ -25,6 +26,8 @@ use crate::error::Error;
 
 pub(crate) mod faulty;
 pub(crate) mod file;
+#[cfg(unix)]
+pub(crate) mod guarded_map;
 
 /// A file opened for writing (appending at its end).
 pub(crate) trait StorageFile: Write + Send + fmt::Debug {

@@ -348,10 +348,15 @@ pub(crate) fn read_checkpoints(
             ),
         ));
     }
-    let mut cps: Vec<Arc<Checkpoint>> = decode_checkpoints(b, &st.path(&name))?
-        .into_iter()
-        .map(Arc::new)
-        .collect();
+    let decoded = decode_checkpoints(b, &st.path(&name))?;
+    if crate::bytes::changed_underneath(b) {
+        return Err(Error::corrupt(
+            st.path(&name),
+            0,
+            "the file was truncated by another program while it was being read",
+        ));
+    }
+    let mut cps: Vec<Arc<Checkpoint>> = decoded.into_iter().map(Arc::new).collect();
     cps.sort_by_key(|c| (c.deployment, c.time));
     Ok(cps)
 }
