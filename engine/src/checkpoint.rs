@@ -18,7 +18,11 @@
 //! normalisation [`encode_checkpoints`] documents.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::bytes::SharedBytes;
 
 use crate::error::{Error, Result};
 use crate::model::{DeploymentId, Timestamp};
@@ -64,6 +68,8 @@ const HEADER_LEN: usize = 20;
 const RECORD_HEADER_LEN: usize = 24;
 const KIND_FULL: u8 = 0;
 const KIND_DELTA: u8 = 1;
+/// Most delta records in a row before a full one (per deployment).
+const MAX_DELTA_CHAIN: usize = 7;
 /// Values per column chunk.
 const CHUNK: usize = 4096;
 /// The 3-bit code of [`NO_STATE`].
@@ -122,26 +128,51 @@ fn delta_body(cp: &Checkpoint, prev: &Checkpoint) -> Option<Vec<u8>> {
     Some(body)
 }
 
-/// Encodes checkpoints as one checkpoint file. Each record is a delta
-/// against the previous checkpoint of its deployment when that is smaller.
+/// Writes a checkpoint file one checkpoint at a time. Each record is a
+/// delta against the previous checkpoint of its deployment when that is
+/// smaller, except that at most [`MAX_DELTA_CHAIN`] deltas follow each other,
+/// so decoding any one checkpoint decodes a bounded number of records.
 ///
 /// States that are not a state index (`0..6`) are written as [`NO_STATE`];
 /// times of clients without a state are not written and read back as
 /// `i64::MIN`; `times` shorter than `states` reads as `i64::MIN` past its end.
-pub(crate) fn encode_checkpoints(cps: &[Checkpoint]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&CHECKPOINT_FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(cps.len() as u32).to_le_bytes());
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    let mut last: HashMap<DeploymentId, &Checkpoint> = HashMap::new();
-    for cp in cps {
+#[derive(Debug)]
+pub(crate) struct CheckpointFileWriter {
+    out: Vec<u8>,
+    count: u32,
+    /// Per deployment: the previous checkpoint and the deltas since a full record.
+    last: HashMap<DeploymentId, (Checkpoint, usize)>,
+}
+
+impl CheckpointFileWriter {
+    pub(crate) fn new() -> CheckpointFileWriter {
+        let mut out = Vec::new();
+        out.extend_from_slice(&[0; HEADER_LEN]);
+        CheckpointFileWriter {
+            out,
+            count: 0,
+            last: HashMap::new(),
+        }
+    }
+
+    /// Number of checkpoints pushed.
+    pub(crate) fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Appends one record.
+    pub(crate) fn push(&mut self, cp: &Checkpoint) {
         let full = full_body(cp);
-        let (kind, body) = match last.get(&cp.deployment).and_then(|prev| delta_body(cp, prev)) {
-            Some(delta) if delta.len() < full.len() => (KIND_DELTA, delta),
-            _ => (KIND_FULL, full),
-        };
+        let prev = self
+            .last
+            .get(&cp.deployment)
+            .filter(|(_, chain)| *chain < MAX_DELTA_CHAIN);
+        let (kind, body, chain) =
+            match prev.and_then(|(prev, chain)| delta_body(cp, prev).map(|d| (d, chain + 1))) {
+                Some((delta, chain)) if delta.len() < full.len() => (KIND_DELTA, delta, chain),
+                _ => (KIND_FULL, full, 0),
+            };
+        let out = &mut self.out;
         let start = out.len();
         out.extend_from_slice(&cp.deployment.0.to_le_bytes());
         out.extend_from_slice(&cp.time.0.to_le_bytes());
@@ -151,9 +182,31 @@ pub(crate) fn encode_checkpoints(cps: &[Checkpoint]) -> Vec<u8> {
         out.extend_from_slice(&body);
         let crc = crc32fast::hash(&out[start..]);
         out.extend_from_slice(&crc.to_le_bytes());
-        last.insert(cp.deployment, cp);
+        self.count += 1;
+        self.last.insert(cp.deployment, (cp.clone(), chain));
     }
-    out
+
+    /// The file's bytes.
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        header.extend_from_slice(&MAGIC);
+        header.extend_from_slice(&CHECKPOINT_FORMAT_VERSION.to_le_bytes());
+        header.extend_from_slice(&self.count.to_le_bytes());
+        let crc = crc32fast::hash(&header);
+        header.extend_from_slice(&crc.to_le_bytes());
+        self.out[..HEADER_LEN].copy_from_slice(&header);
+        self.out
+    }
+}
+
+/// Encodes checkpoints as one checkpoint file (see [`CheckpointFileWriter`]).
+#[cfg(test)]
+pub(crate) fn encode_checkpoints(cps: &[Checkpoint]) -> Vec<u8> {
+    let mut w = CheckpointFileWriter::new();
+    for cp in cps {
+        w.push(cp);
+    }
+    w.finish()
 }
 
 fn le_u32(b: &[u8], at: usize) -> Option<u32> {
@@ -209,11 +262,203 @@ fn time_from_age(cp_time: i64, age: u64) -> i64 {
     (cp_time as u64).wrapping_sub(age) as i64
 }
 
-/// Decodes a checkpoint file written by [`encode_checkpoints`]; `path` names
-/// it in errors. Damage is [`Error::Corrupt`] with the offset of the record
-/// (or header) it was found in; a newer format is
-/// [`Error::UnsupportedVersion`].
-pub(crate) fn decode_checkpoints(bytes: &[u8], path: &Path) -> Result<Vec<Checkpoint>> {
+/// Where one record of a checkpoint file lies, read from its header.
+#[derive(Debug, Clone, Copy)]
+struct RecordMeta {
+    deployment: DeploymentId,
+    time: Timestamp,
+    clients: usize,
+    kind: u8,
+    /// Offset of the record header in the file.
+    start: usize,
+    /// Offset one past the record body (its crc follows).
+    body_end: usize,
+    /// The previous record of the same deployment (what a delta applies to).
+    prev: Option<usize>,
+}
+
+/// Decoded checkpoints kept per [`CheckpointSet`]: enough for a series'
+/// stretches and both deployments of a query, small enough to bound memory.
+const DECODED_CACHE: usize = 4;
+
+/// The checkpoints of one checkpoint file, decoded on demand.
+///
+/// Opening reads only the file header and the record headers (framing and
+/// bounds); a record is crc-checked and decoded when a query first needs it,
+/// together with the records its delta chain rests on. A few decoded
+/// checkpoints are cached. This keeps opening a store cheap and its memory
+/// bounded however many checkpoints it has.
+pub(crate) struct CheckpointSet {
+    bytes: SharedBytes,
+    path: PathBuf,
+    /// In file order.
+    records: Vec<RecordMeta>,
+    /// Record indexes sorted by `(deployment, time)` (file order among equals).
+    by_key: Vec<usize>,
+    cache: Mutex<Vec<(usize, Arc<Checkpoint>)>>,
+}
+
+impl fmt::Debug for CheckpointSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckpointSet")
+            .field("path", &self.path)
+            .field("records", &self.records.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CheckpointSet {
+    /// Reads the header and record framing of a checkpoint file written by
+    /// [`encode_checkpoints`]. Damage found here is [`Error::Corrupt`] with
+    /// the offset of the record (or header); a newer format is
+    /// [`Error::UnsupportedVersion`]. Record bodies are checked on use.
+    pub(crate) fn open(bytes: SharedBytes, path: PathBuf) -> Result<CheckpointSet> {
+        let records = parse_framing(bytes.as_ref().as_ref(), &path)?;
+        let mut by_key: Vec<usize> = (0..records.len()).collect();
+        by_key.sort_by_key(|&i| (records[i].deployment, records[i].time));
+        Ok(CheckpointSet {
+            bytes,
+            path,
+            records,
+            by_key,
+            cache: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Number of checkpoints.
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Deployment and time of checkpoint `i`.
+    pub(crate) fn key(&self, i: usize) -> Option<(DeploymentId, Timestamp)> {
+        self.records.get(i).map(|r| (r.deployment, r.time))
+    }
+
+    /// The latest checkpoint of `deployment` with `time <= at`.
+    pub(crate) fn latest_at_or_before(&self, deployment: DeploymentId, at: Timestamp) -> Option<usize> {
+        let key = |i: usize| (self.records[i].deployment, self.records[i].time);
+        let end = self.by_key.partition_point(|&i| key(i) <= (deployment, at));
+        let i = self.by_key[end.checked_sub(1)?];
+        (self.records[i].deployment == deployment).then_some(i)
+    }
+
+    /// Checkpoint `i`, decoded (crc-checked) with the records its delta
+    /// chain rests on, or taken from the cache.
+    pub(crate) fn get(&self, i: usize) -> Result<Arc<Checkpoint>> {
+        let cached = |k: usize| -> Option<Arc<Checkpoint>> {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache.iter().find(|(j, _)| *j == k).map(|(_, c)| Arc::clone(c))
+        };
+        if let Some(c) = cached(i) {
+            return Ok(c);
+        }
+        // Walk back to a full record or a cached one, then decode forward.
+        let mut chain = vec![i];
+        let mut base: Option<Arc<Checkpoint>> = None;
+        loop {
+            let Some(&k) = chain.last() else { break };
+            let meta = self.meta(k)?;
+            if meta.kind == KIND_FULL {
+                break;
+            }
+            let prev = meta
+                .prev
+                .ok_or_else(|| self.bad(meta, "delta record without an earlier record of its deployment"))?;
+            if let Some(c) = cached(prev) {
+                base = Some(c);
+                break;
+            }
+            chain.push(prev);
+        }
+        let bytes: &[u8] = self.bytes.as_ref().as_ref();
+        let mut current = base;
+        for &k in chain.iter().rev() {
+            let meta = self.meta(k)?;
+            let cp = decode_record(bytes, meta, k, current.as_deref(), &self.path)?;
+            if crate::bytes::changed_underneath(bytes) {
+                return Err(self.bad(
+                    meta,
+                    "the file was truncated by another program while it was read",
+                ));
+            }
+            current = Some(Arc::new(cp));
+        }
+        let cp = current.ok_or_else(|| Error::corrupt(&self.path, 0, "empty checkpoint chain"))?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|(j, _)| *j != i);
+        if cache.len() >= DECODED_CACHE {
+            cache.remove(0);
+        }
+        cache.push((i, Arc::clone(&cp)));
+        Ok(cp)
+    }
+
+    /// Decodes every record in file order, handing each to `f` (for `check`
+    /// and compaction; holds at most one decoded checkpoint at a time).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(usize, &Checkpoint) -> Result<()>) -> Result<()> {
+        let bytes: &[u8] = self.bytes.as_ref().as_ref();
+        let mut last: HashMap<DeploymentId, Checkpoint> = HashMap::new();
+        for (k, meta) in self.records.iter().enumerate() {
+            let prev = if meta.kind == KIND_DELTA {
+                last.get(&meta.deployment)
+            } else {
+                None
+            };
+            let cp = decode_record(bytes, meta, k, prev, &self.path)?;
+            f(k, &cp)?;
+            last.insert(meta.deployment, cp);
+        }
+        if crate::bytes::changed_underneath(bytes) {
+            return Err(Error::corrupt(
+                &self.path,
+                0,
+                "the file was truncated by another program while it was read",
+            ));
+        }
+        Ok(())
+    }
+
+    fn meta(&self, k: usize) -> Result<&RecordMeta> {
+        self.records
+            .get(k)
+            .ok_or_else(|| Error::corrupt(&self.path, 0, format!("checkpoint record {k} does not exist")))
+    }
+
+    fn bad(&self, meta: &RecordMeta, what: &str) -> Error {
+        Error::corrupt(
+            &self.path,
+            meta.start as u64,
+            format!("checkpoint record: {what}"),
+        )
+    }
+}
+
+/// Checks the file header and walks the record headers, checking every
+/// length against the file; bodies and their crcs are left for
+/// [`decode_record`]. When the framing is broken, the first earlier record
+/// whose crc fails is blamed (a damaged length misframes what follows it).
+fn parse_framing(bytes: &[u8], path: &Path) -> Result<Vec<RecordMeta>> {
+    let mut walked = Vec::new();
+    match walk_framing(bytes, path, &mut walked) {
+        Ok(()) => Ok(walked),
+        Err(e) => {
+            for (k, meta) in walked.iter().enumerate() {
+                let record = bytes.get(meta.start..meta.body_end).unwrap_or_default();
+                if le_u32(bytes, meta.body_end) != Some(crc32fast::hash(record)) {
+                    return Err(Error::corrupt(
+                        path,
+                        meta.start as u64,
+                        format!("checkpoint record {k}: checksum mismatch"),
+                    ));
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+fn walk_framing(bytes: &[u8], path: &Path, out: &mut Vec<RecordMeta>) -> Result<()> {
     let corrupt = |offset: usize, what: &str| Error::corrupt(path, offset as u64, what);
     let header = bytes
         .get(..HEADER_LEN)
@@ -242,9 +487,8 @@ pub(crate) fn decode_checkpoints(bytes: &[u8], path: &Path) -> Result<Vec<Checkp
     if count > bytes.len() / (RECORD_HEADER_LEN + 4) {
         return Err(corrupt(12, "record count exceeds what the file can hold"));
     }
-    let mut out: Vec<Checkpoint> = Vec::with_capacity(count);
+    out.reserve(count);
     let mut last: HashMap<DeploymentId, usize> = HashMap::new();
-    let mut values = Vec::new();
     let mut at = HEADER_LEN;
     for k in 0..count {
         let start = at;
@@ -256,102 +500,152 @@ pub(crate) fn decode_checkpoints(bytes: &[u8], path: &Path) -> Result<Vec<Checkp
         let body_end = (start + RECORD_HEADER_LEN)
             .checked_add(body_len)
             .ok_or_else(|| bad("body length overflows"))?;
-        let stored_crc = le_u32(bytes, body_end).ok_or_else(|| bad("record past the end of the file"))?;
-        let record = bytes
-            .get(start..body_end)
-            .ok_or_else(|| bad("record past the end of the file"))?;
-        if crc32fast::hash(record) != stored_crc {
-            return Err(bad("checksum mismatch"));
+        if le_u32(bytes, body_end).is_none() {
+            return Err(bad("record past the end of the file"));
         }
         at = body_end + 4;
         let deployment = DeploymentId(le_u32(head, 0).ok_or_else(|| bad("header cut short"))?);
-        let time = le_i64(head, 4).ok_or_else(|| bad("header cut short"))?;
+        let time = Timestamp(le_i64(head, 4).ok_or_else(|| bad("header cut short"))?);
         let clients = le_u32(head, 12).ok_or_else(|| bad("header cut short"))? as usize;
-        let (kind, reserved) = (head[16], &head[17..20]);
-        if reserved != [0, 0, 0] {
+        let kind = head[16];
+        if kind != KIND_FULL && kind != KIND_DELTA {
+            return Err(bad("unknown record kind"));
+        }
+        if head[17..20] != [0, 0, 0] {
             return Err(bad("reserved bytes are not zero"));
         }
-        let body = record.get(RECORD_HEADER_LEN..).unwrap_or_default();
-        let mut pos = 0usize;
-        let cp = match kind {
-            KIND_FULL => {
-                // The state vector must fit the body before it is allocated.
-                if packed_len(clients, 3) > body.len() {
-                    return Err(bad("state vector longer than the record"));
-                }
-                let states = decode_states(body, &mut pos, clients).map_err(bad)?;
-                let with_state = states.iter().filter(|&&s| s != NO_STATE).count();
-                decode_chunked(body, &mut pos, with_state, &mut values).map_err(bad)?;
-                let mut ages = values.iter();
-                let times = states
-                    .iter()
-                    .map(|&s| match s {
-                        NO_STATE => i64::MIN,
-                        _ => ages.next().map_or(i64::MIN, |&a| time_from_age(time, a)),
-                    })
-                    .collect();
-                Checkpoint {
-                    deployment,
-                    time: Timestamp(time),
-                    states,
-                    times,
-                }
+        let prev = last.get(&deployment).copied();
+        if kind == KIND_DELTA {
+            let p = prev.ok_or_else(|| bad("delta record without an earlier record of its deployment"))?;
+            if out[p].clients != clients {
+                return Err(bad("delta record changes the client count"));
             }
-            KIND_DELTA => {
-                let prev = last
-                    .get(&deployment)
-                    .and_then(|&i| out.get(i))
-                    .ok_or_else(|| bad("delta record without an earlier record of its deployment"))?;
-                if prev.states.len() != clients {
-                    return Err(bad("delta record changes the client count"));
-                }
-                let changed = le_u32(body, 0).ok_or_else(|| bad("body cut short"))? as usize;
-                pos = 4;
-                if changed > clients {
-                    return Err(bad("more changed clients than clients"));
-                }
-                decode_chunked(body, &mut pos, changed, &mut values).map_err(bad)?;
-                let ids: Vec<usize> = values.iter().map(|&v| v as usize).collect();
-                let ascending = ids.windows(2).all(|w| w[0] < w[1]);
-                if !ascending
-                    || ids.last().is_some_and(|&c| c >= clients)
-                    || values.iter().any(|&v| v > u32::MAX as u64)
-                {
-                    return Err(bad("changed client ids out of order or range"));
-                }
-                let new_states = decode_states(body, &mut pos, changed).map_err(bad)?;
-                let with_state = new_states.iter().filter(|&&s| s != NO_STATE).count();
-                decode_chunked(body, &mut pos, with_state, &mut values).map_err(bad)?;
-                let mut states = prev.states.clone();
-                let mut times = prev.times.clone();
-                let mut ages = values.iter();
-                for (&c, &s) in ids.iter().zip(&new_states) {
-                    if let (Some(state), Some(t)) = (states.get_mut(c), times.get_mut(c)) {
-                        *state = s;
-                        *t = match s {
-                            NO_STATE => i64::MIN,
-                            _ => ages.next().map_or(i64::MIN, |&a| time_from_age(time, a)),
-                        };
-                    }
-                }
-                Checkpoint {
-                    deployment,
-                    time: Timestamp(time),
-                    states,
-                    times,
-                }
-            }
-            _ => return Err(bad("unknown record kind")),
-        };
-        if pos != body.len() {
-            return Err(bad("bytes left after the record body"));
         }
         last.insert(deployment, out.len());
-        out.push(cp);
+        out.push(RecordMeta {
+            deployment,
+            time,
+            clients,
+            kind,
+            start,
+            body_end,
+            prev,
+        });
     }
     if at != bytes.len() {
         return Err(corrupt(at, "bytes after the last checkpoint record"));
     }
+    Ok(())
+}
+
+/// Checks record `k`'s crc and decodes it; a delta applies to `prev` (the
+/// decoded previous record of its deployment).
+fn decode_record(
+    bytes: &[u8],
+    meta: &RecordMeta,
+    k: usize,
+    prev: Option<&Checkpoint>,
+    path: &Path,
+) -> Result<Checkpoint> {
+    let start = meta.start;
+    let bad = |what: &str| Error::corrupt(path, start as u64, format!("checkpoint record {k}: {what}"));
+    let record = bytes
+        .get(start..meta.body_end)
+        .ok_or_else(|| bad("record past the end of the file"))?;
+    let stored_crc = le_u32(bytes, meta.body_end).ok_or_else(|| bad("record past the end of the file"))?;
+    if crc32fast::hash(record) != stored_crc {
+        return Err(bad("checksum mismatch"));
+    }
+    let (deployment, time, clients) = (meta.deployment, meta.time.0, meta.clients);
+    let body = record.get(RECORD_HEADER_LEN..).unwrap_or_default();
+    let mut values = Vec::new();
+    let mut pos = 0usize;
+    let cp = match meta.kind {
+        KIND_FULL => {
+            // The state vector must fit the body before it is allocated.
+            if packed_len(clients, 3) > body.len() {
+                return Err(bad("state vector longer than the record"));
+            }
+            let states = decode_states(body, &mut pos, clients).map_err(bad)?;
+            let with_state = states.iter().filter(|&&s| s != NO_STATE).count();
+            decode_chunked(body, &mut pos, with_state, &mut values).map_err(bad)?;
+            let mut ages = values.iter();
+            let times = states
+                .iter()
+                .map(|&s| match s {
+                    NO_STATE => i64::MIN,
+                    _ => ages.next().map_or(i64::MIN, |&a| time_from_age(time, a)),
+                })
+                .collect();
+            Checkpoint {
+                deployment,
+                time: Timestamp(time),
+                states,
+                times,
+            }
+        }
+        KIND_DELTA => {
+            let prev = prev
+                .filter(|p| p.deployment == deployment)
+                .ok_or_else(|| bad("delta record without an earlier record of its deployment"))?;
+            if prev.states.len() != clients {
+                return Err(bad("delta record changes the client count"));
+            }
+            let changed = le_u32(body, 0).ok_or_else(|| bad("body cut short"))? as usize;
+            pos = 4;
+            if changed > clients {
+                return Err(bad("more changed clients than clients"));
+            }
+            decode_chunked(body, &mut pos, changed, &mut values).map_err(bad)?;
+            let ids: Vec<usize> = values.iter().map(|&v| v as usize).collect();
+            let ascending = ids.windows(2).all(|w| w[0] < w[1]);
+            if !ascending
+                || ids.last().is_some_and(|&c| c >= clients)
+                || values.iter().any(|&v| v > u32::MAX as u64)
+            {
+                return Err(bad("changed client ids out of order or range"));
+            }
+            let new_states = decode_states(body, &mut pos, changed).map_err(bad)?;
+            let with_state = new_states.iter().filter(|&&s| s != NO_STATE).count();
+            decode_chunked(body, &mut pos, with_state, &mut values).map_err(bad)?;
+            let mut states = prev.states.clone();
+            let mut times = prev.times.clone();
+            let mut ages = values.iter();
+            for (&c, &s) in ids.iter().zip(&new_states) {
+                if let (Some(state), Some(t)) = (states.get_mut(c), times.get_mut(c)) {
+                    *state = s;
+                    *t = match s {
+                        NO_STATE => i64::MIN,
+                        _ => ages.next().map_or(i64::MIN, |&a| time_from_age(time, a)),
+                    };
+                }
+            }
+            Checkpoint {
+                deployment,
+                time: Timestamp(time),
+                states,
+                times,
+            }
+        }
+        _ => return Err(bad("unknown record kind")),
+    };
+    if pos != body.len() {
+        return Err(bad("bytes left after the record body"));
+    }
+    Ok(cp)
+}
+
+/// Decodes a whole checkpoint file written by [`encode_checkpoints`] (every
+/// record, in file order); `path` names it in errors. Damage is
+/// [`Error::Corrupt`] with the offset of the record (or header) it was found
+/// in; a newer format is [`Error::UnsupportedVersion`].
+pub(crate) fn decode_checkpoints(bytes: &[u8], path: &Path) -> Result<Vec<Checkpoint>> {
+    let set = CheckpointSet::open(crate::bytes::owned(bytes.to_vec()), path.to_path_buf())?;
+    let mut out = Vec::with_capacity(set.len());
+    set.for_each(|_, cp| {
+        out.push(cp.clone());
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -454,6 +748,69 @@ mod tests {
         let one = round_trip(std::slice::from_ref(&a)).len();
         let two = round_trip(&[a, b]).len();
         assert!(two - one < n / 20, "delta record took {} bytes", two - one);
+    }
+
+    #[test]
+    fn a_set_decodes_any_record_on_demand_like_the_whole_file() {
+        // Two deployments, 20 checkpoints each, changing a few clients each
+        // time, so deltas are used and chains get cut by full records.
+        let n = 1000;
+        let mut cps = Vec::new();
+        for d in 0..2u32 {
+            let mut c = cp(d, 0, vec![NO_STATE; n], vec![i64::MIN; n]);
+            for k in 0..20i64 {
+                c.time = Timestamp(1000 * (k + 1));
+                for j in 0..50 {
+                    let client = ((k as usize) * 37 + j * 11 + d as usize) % n;
+                    c.states[client] = ((k as usize + j) % 6) as u8;
+                    c.times[client] = 1000 * k + j as i64;
+                }
+                cps.push(c.clone());
+            }
+        }
+        let bytes = encode_checkpoints(&cps);
+        let all = decode_checkpoints(&bytes, Path::new("x")).unwrap();
+        let set = CheckpointSet::open(crate::bytes::owned(bytes.clone()), PathBuf::from("x")).unwrap();
+        assert_eq!(set.len(), cps.len());
+        let kinds: Vec<u8> = set.records.iter().map(|r| r.kind).collect();
+        assert!(kinds.contains(&KIND_DELTA), "{kinds:?}");
+        for d in 0..2usize {
+            let run: Vec<u8> = kinds[d * 20..(d + 1) * 20].to_vec();
+            let longest = run.split(|&k| k == KIND_FULL).map(<[u8]>::len).max().unwrap_or(0);
+            assert!(longest <= MAX_DELTA_CHAIN, "{run:?}");
+        }
+        // Backwards, forwards and random order all give the same checkpoints.
+        let order: Vec<usize> = (0..cps.len())
+            .rev()
+            .chain(0..cps.len())
+            .chain([7, 33, 2, 39, 20])
+            .collect();
+        for i in order {
+            assert_eq!(*set.get(i).unwrap(), all[i], "record {i}");
+        }
+        assert_eq!(set.latest_at_or_before(DeploymentId(0), Timestamp(999)), None);
+        assert_eq!(set.latest_at_or_before(DeploymentId(0), Timestamp(1000)), Some(0));
+        assert_eq!(set.latest_at_or_before(DeploymentId(0), Timestamp(5500)), Some(4));
+        assert_eq!(
+            set.latest_at_or_before(DeploymentId(1), Timestamp(i64::MAX)),
+            Some(39)
+        );
+        assert_eq!(
+            set.latest_at_or_before(DeploymentId(2), Timestamp(i64::MAX)),
+            None
+        );
+        // A damaged record is refused when it is used, naming its offset.
+        let mut bad = bytes.clone();
+        let victim = set.records[25];
+        bad[victim.start + RECORD_HEADER_LEN + 1] ^= 0x10;
+        let set = CheckpointSet::open(crate::bytes::owned(bad), PathBuf::from("x")).unwrap();
+        assert_eq!(*set.get(3).unwrap(), all[3]);
+        let err = set.get(25).unwrap_err();
+        assert!(
+            err.is_corruption() && err.to_string().contains("checksum"),
+            "{err}"
+        );
+        assert!(set.for_each(|_, _| Ok(())).is_err());
     }
 
     #[test]

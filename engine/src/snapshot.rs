@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use crate::checkpoint::{Checkpoint, NO_STATE};
+use crate::checkpoint::{Checkpoint, CheckpointSet, NO_STATE};
 use crate::dict::DictView;
 use crate::error::{Error, Result};
 use crate::model::{
@@ -112,8 +112,8 @@ pub(crate) struct SnapshotParts {
     pub collections: DictView,
     /// Compacted runs covered by `checkpoints`.
     pub base: Vec<Arc<dyn Run>>,
-    /// Checkpoints over `base`, sorted by `(deployment, time)`.
-    pub checkpoints: Vec<Arc<Checkpoint>>,
+    /// Checkpoints over `base`, decoded on demand.
+    pub checkpoints: Option<Arc<CheckpointSet>>,
     /// Runs newer than the base: segments flushed since, memtable chunks.
     pub delta: Vec<Arc<dyn Run>>,
     /// Number of segment files.
@@ -419,21 +419,22 @@ impl Snapshot {
 
     fn as_of(&self, deployment: DeploymentId, at: Timestamp) -> Result<AsOf> {
         let n = self.parts.clients.len();
-        let cp = self
-            .parts
-            .checkpoints
-            .iter()
-            .filter(|c| c.deployment == deployment && c.time <= at)
-            .max_by_key(|c| c.time);
-        let mut st = match cp {
+        let cp = match &self.parts.checkpoints {
+            Some(set) => set
+                .latest_at_or_before(deployment, at)
+                .map(|i| set.get(i))
+                .transpose()?,
+            None => None,
+        };
+        let mut st = match &cp {
             Some(cp) => {
                 self.probe.checkpoints_used.fetch_add(1, Ordering::Relaxed);
                 AsOf::from_checkpoint(cp, n)
             }
             None => AsOf::empty(n),
         };
-        let base_lo = cp.map_or(Timestamp::MIN, |cp| cp.time.saturating_add(1));
-        if cp.is_none_or(|cp| cp.time < Timestamp::MAX) {
+        let base_lo = cp.as_ref().map_or(Timestamp::MIN, |cp| cp.time.saturating_add(1));
+        if cp.as_ref().is_none_or(|cp| cp.time < Timestamp::MAX) {
             self.apply_runs(&mut st, deployment, &self.parts.base, base_lo, at)?;
         }
         self.apply_runs(&mut st, deployment, &self.parts.delta, Timestamp::MIN, at)?;

@@ -31,7 +31,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::batch::Batch;
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::CheckpointSet;
 use crate::dict::Dict;
 use crate::dict_file::{self, DICT_FILE, NameKind};
 use crate::error::{Error, Result};
@@ -54,8 +54,9 @@ pub struct Options {
     /// Rows kept in memory (and the write-ahead log) before a flush writes
     /// them to a segment.
     pub memtable_max_rows: usize,
-    /// Base rows between two checkpoints; compaction also cuts base segments
-    /// at this size (at a time boundary).
+    /// Base rows between two checkpoints (cut at a time boundary): an as-of
+    /// query replays at most about this many base rows after its checkpoint.
+    /// Compaction cuts base segments every four intervals.
     pub checkpoint_interval_rows: usize,
     /// Flush automatically when the memtable is full (checked when a
     /// transaction begins).
@@ -73,7 +74,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             memtable_max_rows: 1 << 20,
-            checkpoint_interval_rows: 2 << 20,
+            checkpoint_interval_rows: 1 << 19,
             auto_flush: true,
             txn_spill_rows: 1 << 20,
             mmap: true,
@@ -185,7 +186,7 @@ pub struct Store {
     mem: MemTable,
     base: Vec<Arc<SegmentFile>>,
     delta: Vec<Arc<SegmentFile>>,
-    checkpoints: Vec<Arc<Checkpoint>>,
+    checkpoints: Option<Arc<CheckpointSet>>,
     poisoned: Option<String>,
 }
 

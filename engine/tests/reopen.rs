@@ -80,8 +80,9 @@ fn re_ingesting_after_reopen_changes_nothing() {
 fn compaction_rewrites_only_the_base_suffix_late_data_touches() {
     use rollcall_engine::{State, Timestamp};
     let disk = FaultyDisk::new();
+    // Base segments of 100 rows (four checkpoint intervals).
     let opts = Options {
-        checkpoint_interval_rows: 100,
+        checkpoint_interval_rows: 25,
         ..small_options()
     };
     let mut store = Store::create_on(&disk, opts.clone()).unwrap();

@@ -149,7 +149,10 @@ pub(crate) fn check(st: &dyn Storage, manifest: Option<&Manifest>) -> CheckRepor
     }
 
     if let Some(f) = m.checkpoints {
-        report.run(st, || read_checkpoints(st, f).map(|_| f.bytes));
+        report.run(st, || {
+            read_checkpoints(st, f)?.for_each(|_, _| Ok(()))?;
+            Ok(f.bytes)
+        });
     }
 
     match logs_from(st, m.wal_start) {

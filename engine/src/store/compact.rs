@@ -21,15 +21,18 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::files::{SegmentBuild, SegmentFile};
+use super::open::read_checkpoints;
 use super::{CompactReport, Store};
-use crate::checkpoint::Checkpoint;
-use crate::checkpoint::encode_checkpoints;
+use crate::checkpoint::{Checkpoint, CheckpointFileWriter};
 use crate::compaction::CheckpointBuilder;
 use crate::error::Result;
 use crate::manifest::{FileRef, ckpt_name};
 use crate::model::{DeploymentId, MembershipRow, Timestamp, TransitionRow};
 use crate::run::Run;
 use crate::storage::write_sealed;
+
+/// Base segments are cut every this many checkpoint intervals.
+const CHECKPOINTS_PER_SEGMENT: u64 = 4;
 
 /// Most rows a compaction window aims to hold in memory.
 const WINDOW_ROWS: u64 = 1 << 20;
@@ -52,21 +55,43 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
         None => s.base.len().saturating_sub(1),
     };
     let mut builder = CheckpointBuilder::new(s.clients.len(), s.deployments.len());
-    let mut kept_cps: Vec<Arc<Checkpoint>> = Vec::new();
+    let mut kept_until: Option<Timestamp> = None;
     if keep > 0 {
-        match resume_point(s, keep) {
+        match resume_point(s, keep)? {
             Some((end, at_end)) => {
                 builder.resume(&at_end);
-                kept_cps = s.checkpoints.iter().filter(|c| c.time <= end).cloned().collect();
+                kept_until = Some(end);
             }
             None => keep = 0,
         }
     }
     let inputs: Vec<Arc<SegmentFile>> = s.base[keep..].iter().chain(s.delta.iter()).cloned().collect();
 
-    let seg_rows = (s.opts.checkpoint_interval_rows.max(1)) as u64;
+    let cp_rows = (s.opts.checkpoint_interval_rows.max(1)) as u64;
+    let seg_rows = cp_rows.saturating_mul(CHECKPOINTS_PER_SEGMENT);
     let mut out: Vec<Arc<SegmentFile>> = Vec::new();
-    let mut new_cps: Vec<Checkpoint> = Vec::new();
+    // Checkpoints stream into the file as they are cut: the kept ones
+    // (decoded one at a time from the old file), then the new ones.
+    let mut writer = CheckpointFileWriter::new();
+    if let (Some(end), Some(set)) = (kept_until, &s.checkpoints) {
+        set.for_each(|_, cp| {
+            if cp.time <= end {
+                writer.push(cp);
+            }
+            Ok(())
+        })?;
+    }
+    let mut new_cps = 0u64;
+    let mut emit = |writer: &mut CheckpointFileWriter, builder: &CheckpointBuilder, at: Timestamp| {
+        for cp in builder.emit(at) {
+            writer.push(&cp);
+            new_cps += 1;
+        }
+    };
+    // Time of the last group replayed, and of the last checkpoint cut.
+    let mut last_group: Option<Timestamp> = None;
+    let mut last_cut: Option<Timestamp> = None;
+    let mut since_cut = 0u64;
     let mut build: Option<SegmentBuild> = None;
     let mut rows_rewritten = 0u64;
 
@@ -100,7 +125,19 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
                 if let Some(full) = build.take_if(|b| b.rows() >= seg_rows) {
                     let last = full.last_time();
                     out.push(full.finish(&s.storage, Vec::new())?);
-                    new_cps.extend(last.map(|t| builder.emit(t)).unwrap_or_default());
+                    // Every base segment ends with a checkpoint (compaction
+                    // resumes from there).
+                    if let Some(t) = last.filter(|&t| last_cut != Some(t)) {
+                        emit(&mut writer, &builder, t);
+                        last_cut = Some(t);
+                    }
+                    since_cut = 0;
+                } else if since_cut >= cp_rows
+                    && let Some(t) = last_group.filter(|&t| last_cut != Some(t))
+                {
+                    emit(&mut writer, &builder, t);
+                    last_cut = Some(t);
+                    since_cut = 0;
                 }
                 let current = match &mut build {
                     Some(b) => b,
@@ -112,6 +149,8 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
                 };
                 current.push(&buf[i..j])?;
                 builder.apply(&buf[i..j]);
+                since_cut += (j - i) as u64;
+                last_group = Some(t);
                 i = j;
             }
             rows_rewritten += buf.len() as u64;
@@ -142,7 +181,9 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
     if let Some(last_build) = build {
         let last = last_build.last_time();
         out.push(last_build.finish(&s.storage, memberships)?);
-        new_cps.extend(last.map(|t| builder.emit(t)).unwrap_or_default());
+        if let Some(t) = last.filter(|&t| last_cut != Some(t)) {
+            emit(&mut writer, &builder, t);
+        }
     }
     drop(builder);
 
@@ -150,24 +191,23 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
         runs_in: inputs.len() as u64,
         runs_out: out.len() as u64,
         rows: rows_rewritten,
-        checkpoints: new_cps.len() as u64,
+        checkpoints: new_cps,
     };
-    let mut all_cps: Vec<Arc<Checkpoint>> = kept_cps;
-    all_cps.extend(new_cps.into_iter().map(Arc::new));
-    all_cps.sort_by_key(|c| (c.deployment, c.time));
-    let ckpt = if all_cps.is_empty() {
-        None
+    let (ckpt, new_set) = if writer.len() == 0 {
+        (None, None)
     } else {
         let number = s.next_file;
         s.next_file += 1;
-        let plain: Vec<Checkpoint> = all_cps.iter().map(|c| (**c).clone()).collect();
-        let bytes = encode_checkpoints(&plain);
-        drop(plain);
+        let bytes = writer.finish();
         write_sealed(&*s.storage, &ckpt_name(number), &bytes)?;
-        Some(FileRef {
+        let f = FileRef {
             number,
             bytes: bytes.len() as u64,
-        })
+        };
+        drop(bytes);
+        // Mapped before the manifest names it: a failure here leaves an
+        // orphan, not a store whose manifest names an unreadable file.
+        (Some(f), Some(read_checkpoints(&*s.storage, f)?))
     };
 
     let mut m = s.manifest.clone();
@@ -192,10 +232,10 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
     s.base.truncate(keep);
     s.base.extend(out);
     s.delta.clear();
-    s.checkpoints = all_cps;
+    s.checkpoints = new_set;
     if let Some(old) = old_ckpt.filter(|old| Some(*old) != ckpt) {
-        // Checkpoints are decoded into memory, so no reader needs the file.
-        // Best effort: a file left behind is an orphan, removed by the next
+        // Snapshots that use the old checkpoints hold the file mapped (or
+        // read into memory), which removing its name does not disturb. Best effort: a file left behind is an orphan, removed by the next
         // writer to open the store.
         let _ = s.storage.remove(&ckpt_name(old.number));
     }
@@ -203,17 +243,31 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
 }
 
 /// The end time of the kept base prefix `base[..keep]` and the checkpoints
-/// there, when every deployment checkpointed up to then has one at that
-/// time; `None` means "rewrite everything".
-fn resume_point(s: &Store, keep: usize) -> Option<(Timestamp, Vec<Arc<Checkpoint>>)> {
-    let (_, end) = s.base.get(keep.checked_sub(1)?)?.transition_bounds()?;
-    let at_end: Vec<Arc<Checkpoint>> = s.checkpoints.iter().filter(|c| c.time == end).cloned().collect();
-    let have: HashSet<DeploymentId> = at_end.iter().map(|c| c.deployment).collect();
-    let need: HashSet<DeploymentId> = s
-        .checkpoints
-        .iter()
-        .filter(|c| c.time <= end)
-        .map(|c| c.deployment)
+/// there (decoded), when every deployment checkpointed up to then has one at
+/// that time; `None` means "rewrite everything".
+fn resume_point(s: &Store, keep: usize) -> Result<Option<(Timestamp, Vec<Arc<Checkpoint>>)>> {
+    let Some((_, end)) = keep
+        .checked_sub(1)
+        .and_then(|k| s.base.get(k))
+        .and_then(|f| f.transition_bounds())
+    else {
+        return Ok(None);
+    };
+    let Some(set) = &s.checkpoints else {
+        return Ok(None);
+    };
+    let keys: Vec<(usize, DeploymentId, Timestamp)> = (0..set.len())
+        .filter_map(|i| set.key(i).map(|(d, t)| (i, d, t)))
         .collect();
-    (!at_end.is_empty() && have == need).then_some((end, at_end))
+    let at_end: Vec<usize> = keys.iter().filter(|k| k.2 == end).map(|k| k.0).collect();
+    let have: HashSet<DeploymentId> = keys.iter().filter(|k| k.2 == end).map(|k| k.1).collect();
+    let need: HashSet<DeploymentId> = keys.iter().filter(|k| k.2 <= end).map(|k| k.1).collect();
+    if at_end.is_empty() || have != need {
+        return Ok(None);
+    }
+    let cps = at_end
+        .into_iter()
+        .map(|i| set.get(i))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some((end, cps)))
 }

@@ -16,8 +16,7 @@ use std::sync::Arc;
 
 use super::files::SegmentFile;
 use super::{MemTable, Store, logs_from};
-use crate::checkpoint::Checkpoint;
-use crate::checkpoint::decode_checkpoints;
+use crate::checkpoint::CheckpointSet;
 use crate::dict::Dict;
 use crate::dict_file::{self, DICT_FILE, NameKind};
 use crate::error::{Error, Result};
@@ -184,7 +183,7 @@ pub(crate) struct Loaded {
     dict_file_len: u64,
     base: Vec<Arc<SegmentFile>>,
     delta: Vec<Arc<SegmentFile>>,
-    checkpoints: Vec<Arc<Checkpoint>>,
+    checkpoints: Option<Arc<CheckpointSet>>,
     mem: MemTable,
     next_seq: u64,
     logs: Vec<LogInfo>,
@@ -225,10 +224,10 @@ fn load(storage: &Arc<dyn Storage>, m: &Manifest) -> Result<Loaded> {
     };
     let base = open_all(&m.base)?;
     let delta = open_all(&m.delta)?;
-    let mut checkpoints = Vec::new();
-    if let Some(f) = m.checkpoints {
-        checkpoints = read_checkpoints(st, f)?;
-    }
+    let checkpoints = match m.checkpoints {
+        Some(f) => Some(read_checkpoints(st, f)?),
+        None => None,
+    };
 
     let mut next_seq = m.next_seq;
     for seg in base.iter().chain(delta.iter()) {
@@ -329,36 +328,20 @@ pub(crate) fn require_first_log(st: &dyn Storage, m: &Manifest, found: &[(u64, S
     ))
 }
 
-/// Reads and decodes the checkpoint file the manifest names.
-pub(crate) fn read_checkpoints(
-    st: &dyn Storage,
-    f: crate::manifest::FileRef,
-) -> Result<Vec<Arc<Checkpoint>>> {
+/// Maps the checkpoint file the manifest names and reads its framing; the
+/// checkpoints themselves are decoded (and crc-checked) on first use.
+pub(crate) fn read_checkpoints(st: &dyn Storage, f: crate::manifest::FileRef) -> Result<Arc<CheckpointSet>> {
     let name = ckpt_name(f.number);
     let bytes = st.map(&name).map_err(|e| io_err(st, "open", &name, e))?;
-    let b: &[u8] = (*bytes).as_ref();
-    if b.len() as u64 != f.bytes {
+    let len = (*bytes).as_ref().len() as u64;
+    if len != f.bytes {
         return Err(Error::corrupt(
             st.path(&name),
-            (b.len() as u64).min(f.bytes),
-            format!(
-                "checkpoint file is {} bytes, the manifest says {}",
-                b.len(),
-                f.bytes
-            ),
+            len.min(f.bytes),
+            format!("checkpoint file is {len} bytes, the manifest says {}", f.bytes),
         ));
     }
-    let decoded = decode_checkpoints(b, &st.path(&name))?;
-    if crate::bytes::changed_underneath(b) {
-        return Err(Error::corrupt(
-            st.path(&name),
-            0,
-            "the file was truncated by another program while it was being read",
-        ));
-    }
-    let mut cps: Vec<Arc<Checkpoint>> = decoded.into_iter().map(Arc::new).collect();
-    cps.sort_by_key(|c| (c.deployment, c.time));
-    Ok(cps)
+    Ok(Arc::new(CheckpointSet::open(bytes, st.path(&name))?))
 }
 
 fn assemble(

@@ -74,7 +74,8 @@ pub fn batch_in(g: &mut Gen, rows: usize, clients: u64, from: i64, span: i64) ->
 pub fn small_options() -> Options {
     Options {
         memtable_max_rows: 64,
-        checkpoint_interval_rows: 50,
+        // Checkpoints every 12 base rows, base segments every 48.
+        checkpoint_interval_rows: 12,
         auto_flush: true,
         txn_spill_rows: 40,
         mmap: true,
