@@ -356,8 +356,7 @@ impl CheckpointSet {
         // Walk back to a full record or a cached one, then decode forward.
         let mut chain = vec![i];
         let mut base: Option<Arc<Checkpoint>> = None;
-        loop {
-            let Some(&k) = chain.last() else { break };
+        while let Some(&k) = chain.last() {
             let meta = self.meta(k)?;
             if meta.kind == KIND_FULL {
                 break;
