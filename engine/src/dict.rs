@@ -4,18 +4,94 @@
 //! get reused; a [`DictView`] taken at length `n` sees exactly ids `0..n`
 //! forever, however much the dictionary grows afterwards.
 
-use hashbrown::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+/// Names in one arena (`text`, with `ends[id]` the end of name `id`), and a
+/// hash index from name to id that is built on the first lookup by name:
+/// opening a store loads a million client names as one copy, and a query
+/// that never looks a client up by name never pays for hashing them.
 #[derive(Debug, Default)]
 pub(crate) struct DictData {
-    names: Vec<Arc<str>>,
-    index: HashMap<Arc<str>, u32>,
+    text: String,
+    ends: Vec<usize>,
+    index: Option<HashTable<u32>>,
+    hasher: hashbrown::DefaultHashBuilder,
 }
 
 impl DictData {
     pub(crate) fn name(&self, id: u32) -> Option<&str> {
-        self.names.get(id as usize).map(|s| &**s)
+        let id = id as usize;
+        let end = *self.ends.get(id)?;
+        let start = if id == 0 { 0 } else { self.ends[id - 1] };
+        self.text.get(start..end)
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn hash(&self, name: &str) -> u64 {
+        self.hasher.hash_one(name)
+    }
+
+    /// The id of `name`; `None` also when the index is not built yet.
+    fn lookup(&self, name: &str) -> Option<u32> {
+        let index = self.index.as_ref()?;
+        index
+            .find(self.hash(name), |&id| self.name(id) == Some(name))
+            .copied()
+    }
+
+    /// Builds the index when missing. A name stored twice (impossible for
+    /// files this engine wrote; `check` reports it) keeps its first id.
+    fn ensure_index(&mut self) {
+        if self.index.is_some() {
+            return;
+        }
+        let mut index: HashTable<u32> = HashTable::with_capacity(self.len());
+        for id in 0..self.len() as u32 {
+            let Some(name) = self.name(id) else { continue };
+            let hash = self.hash(name);
+            let hasher = |&i: &u32| self.hash(self.name(i).unwrap_or_default());
+            if let hashbrown::hash_table::Entry::Vacant(v) =
+                index.entry(hash, |&i| self.name(i) == Some(name), hasher)
+            {
+                v.insert(id);
+            }
+        }
+        self.index = Some(index);
+    }
+
+    /// Appends `name` with the next id (the caller checked it is new).
+    fn push(&mut self, name: &str) -> u32 {
+        let id = u32::try_from(self.len()).unwrap_or(u32::MAX);
+        self.text.push_str(name);
+        self.ends.push(self.text.len());
+        if self.index.is_some() {
+            let hash = self.hash(name);
+            let ends = &self.ends;
+            let text = &self.text;
+            let hasher = &self.hasher;
+            let name_of = |i: u32| -> &str {
+                let i = i as usize;
+                let start = if i == 0 { 0 } else { ends[i - 1] };
+                text.get(start..ends[i]).unwrap_or_default()
+            };
+            if let Some(index) = self.index.as_mut() {
+                index.insert_unique(hash, id, |&i| hasher.hash_one(name_of(i)));
+            }
+        }
+        id
+    }
+
+    fn get_or_insert(&mut self, name: &str) -> (u32, bool) {
+        self.ensure_index();
+        match self.lookup(name) {
+            Some(id) => (id, false),
+            None => (self.push(name), true),
+        }
     }
 }
 
@@ -27,11 +103,46 @@ pub(crate) struct Dict {
 
 impl Dict {
     pub(crate) fn len(&self) -> usize {
-        self.read().names.len()
+        self.read().len()
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<u32> {
-        self.read().index.get(name).copied()
+        {
+            let data = self.read();
+            if data.index.is_some() {
+                return data.lookup(name);
+            }
+        }
+        let mut data = self.write();
+        data.ensure_index();
+        data.lookup(name)
+    }
+
+    /// Appends names read from the dictionary file, in id order, without
+    /// indexing them (the index is built on the first lookup by name).
+    pub(crate) fn load(&self, name: &str) {
+        self.write().push(name);
+    }
+
+    /// A name that appears twice, if any (damage `check` reports).
+    pub(crate) fn find_duplicate(&self) -> Option<String> {
+        let data = self.read();
+        let mut seen: HashTable<u32> = HashTable::with_capacity(data.len());
+        for id in 0..data.len() as u32 {
+            let name = data.name(id)?;
+            let hash = data.hash(name);
+            match seen.entry(
+                hash,
+                |&i| data.name(i) == Some(name),
+                |&i| data.hash(data.name(i).unwrap_or_default()),
+            ) {
+                hashbrown::hash_table::Entry::Occupied(_) => return Some(name.to_owned()),
+                hashbrown::hash_table::Entry::Vacant(v) => {
+                    v.insert(id);
+                }
+            }
+        }
+        None
     }
 
     /// Returns the id of `name`, assigning the next id when it is new, and
@@ -40,42 +151,35 @@ impl Dict {
         if let Some(id) = self.get(name) {
             return (id, false);
         }
-        let mut data = self.data.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(&id) = data.index.get(name) {
-            return (id, false);
-        }
-        let id = u32::try_from(data.names.len()).unwrap_or(u32::MAX);
-        let name: Arc<str> = Arc::from(name);
-        data.names.push(name.clone());
-        data.index.insert(name, id);
-        (id, true)
+        self.write().get_or_insert(name)
     }
 
     /// The ids of `names`, assigning the next ids to new ones, under one lock.
     pub(crate) fn get_or_insert_all<'a>(&self, names: impl Iterator<Item = &'a str>) -> Vec<u32> {
-        let mut data = self.data.write().unwrap_or_else(|e| e.into_inner());
-        names
-            .map(|name| {
-                if let Some(&id) = data.index.get(name) {
-                    return id;
-                }
-                let id = u32::try_from(data.names.len()).unwrap_or(u32::MAX);
-                let name: Arc<str> = Arc::from(name);
-                data.names.push(name.clone());
-                data.index.insert(name, id);
-                id
-            })
-            .collect()
+        let mut data = self.write();
+        names.map(|name| data.get_or_insert(name).0).collect()
     }
 
     /// Forgets every id at or above `len` (undoes a failed append).
     pub(crate) fn truncate(&self, len: usize) {
-        let mut data = self.data.write().unwrap_or_else(|e| e.into_inner());
-        while data.names.len() > len {
-            if let Some(name) = data.names.pop() {
-                data.index.remove(&name);
+        let mut data = self.write();
+        if len >= data.len() {
+            return;
+        }
+        if data.index.is_some() {
+            for id in (len..data.len()).rev() {
+                let id = id as u32;
+                let hash = data.hash(data.name(id).unwrap_or_default());
+                if let Some(index) = data.index.as_mut()
+                    && let Ok(entry) = index.find_entry(hash, |&i| i == id)
+                {
+                    entry.remove();
+                }
             }
         }
+        let end = if len == 0 { 0 } else { data.ends[len - 1] };
+        data.ends.truncate(len);
+        data.text.truncate(end);
     }
 
     pub(crate) fn view(&self) -> DictView {
@@ -87,6 +191,10 @@ impl Dict {
 
     fn read(&self) -> RwLockReadGuard<'_, DictData> {
         self.data.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, DictData> {
+        self.data.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -140,9 +248,8 @@ impl DictView {
 
     pub(crate) fn all_names(&self) -> Vec<String> {
         let data = self.dict.read();
-        data.names[..self.len.min(data.names.len())]
-            .iter()
-            .map(|s| s.to_string())
+        (0..self.len.min(data.len()) as u32)
+            .filter_map(|id| data.name(id).map(str::to_owned))
             .collect()
     }
 }
@@ -164,5 +271,43 @@ mod tests {
         d.truncate(1);
         assert_eq!(d.get("b"), None);
         assert_eq!(d.get_or_insert("c"), (1, true));
+    }
+
+    #[test]
+    fn loaded_names_are_indexed_on_first_lookup() {
+        let d = Dict::default();
+        for name in ["PC-1", "PC-2", "", "PC-3"] {
+            d.load(name);
+        }
+        assert_eq!(d.len(), 4);
+        assert_eq!(d.view().name(2).as_deref(), Some(""));
+        assert_eq!(d.get("PC-3"), Some(3));
+        assert_eq!(d.get(""), Some(2));
+        assert_eq!(d.get("PC-4"), None);
+        assert_eq!(d.get_or_insert("PC-4"), (4, true));
+        assert_eq!(
+            d.get_or_insert_all(["PC-1", "PC-5", "PC-5"].into_iter()),
+            vec![0, 5, 5]
+        );
+        assert_eq!(d.find_duplicate(), None);
+        d.truncate(3);
+        assert_eq!(d.get("PC-3"), None);
+        assert_eq!(d.get("PC-5"), None);
+        assert_eq!(d.get_or_insert("PC-9"), (3, true));
+        assert_eq!(d.view().all_names(), vec!["PC-1", "PC-2", "", "PC-9"]);
+        // Truncating before the index exists works too.
+        let e = Dict::default();
+        e.load("a");
+        e.load("b");
+        e.truncate(1);
+        assert_eq!(e.get("b"), None);
+        assert_eq!(e.get("a"), Some(0));
+        // A stored duplicate is found, and lookups keep its first id.
+        let f = Dict::default();
+        for name in ["x", "y", "x"] {
+            f.load(name);
+        }
+        assert_eq!(f.find_duplicate().as_deref(), Some("x"));
+        assert_eq!(f.get("x"), Some(0));
     }
 }

@@ -72,6 +72,21 @@ pub(crate) type Names = [Vec<String>; 3];
 
 /// Decodes the first `valid_len` bytes of a dictionary file.
 pub(crate) fn decode(bytes: &[u8], valid_len: u64, file: &Path) -> Result<Names> {
+    let mut names: Names = Default::default();
+    decode_each(bytes, valid_len, file, |kind, name| {
+        names[kind.index()].push(name.to_owned())
+    })?;
+    Ok(names)
+}
+
+/// Decodes the first `valid_len` bytes of a dictionary file, handing each
+/// name to `f` in file order (ids ascending within each kind).
+pub(crate) fn decode_each(
+    bytes: &[u8],
+    valid_len: u64,
+    file: &Path,
+    mut f: impl FnMut(NameKind, &str),
+) -> Result<[usize; 3]> {
     check_header(bytes, MAGIC, VERSION, file)?;
     let valid = usize::try_from(valid_len).unwrap_or(usize::MAX);
     if valid < HEADER_LEN {
@@ -91,7 +106,7 @@ pub(crate) fn decode(bytes: &[u8], valid_len: u64, file: &Path) -> Result<Names>
             ),
         ));
     };
-    let mut names: Names = Default::default();
+    let mut counts = [0usize; 3];
     let mut r = Reader::new(body);
     r.take(HEADER_LEN);
     while r.remaining() > 0 {
@@ -108,17 +123,15 @@ pub(crate) fn decode(bytes: &[u8], valid_len: u64, file: &Path) -> Result<Names>
             return Err(bad("dictionary record checksum mismatch"));
         }
         let kind = NameKind::from_u8(kind).ok_or_else(|| bad("unknown name kind"))?;
-        let list = &mut names[kind.index()];
-        if id as usize != list.len() {
-            return Err(bad(&format!(
-                "{kind:?} id {id} out of order (expected {})",
-                list.len()
-            )));
+        let count = &mut counts[kind.index()];
+        if id as usize != *count {
+            return Err(bad(&format!("{kind:?} id {id} out of order (expected {count})")));
         }
         let name = std::str::from_utf8(name).map_err(|_| bad("name is not UTF-8"))?;
-        list.push(name.to_owned());
+        *count += 1;
+        f(kind, name);
     }
-    Ok(names)
+    Ok(counts)
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::logs_from;
-use super::open::{orphans, read_checkpoints, require_first_log};
-use crate::dict_file::{self, DICT_FILE};
+use super::open::{orphans, read_checkpoints, read_dicts, require_first_log};
+use crate::dict_file::DICT_FILE;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, seg_name};
 use crate::segment::SegmentReader;
@@ -113,18 +113,12 @@ pub(crate) fn check(st: &dyn Storage, manifest: Option<&Manifest>) -> CheckRepor
     };
 
     report.run(st, || {
-        let bytes = st.read(DICT_FILE).map_err(|e| io_err(st, "read", DICT_FILE, e))?;
-        let path = st.path(DICT_FILE);
-        let names = dict_file::decode(&bytes, m.dict_bytes, &path)?;
-        let counts = names.each_ref().map(|n| n.len() as u64);
-        if counts != m.dict_counts.map(u64::from) {
+        let (dicts, _) = read_dicts(st, &m)?;
+        if let Some(name) = dicts.iter().find_map(|d| d.find_duplicate()) {
             return Err(Error::corrupt(
-                path,
-                m.dict_bytes,
-                format!(
-                    "dictionary holds {counts:?} names, the manifest says {:?}",
-                    m.dict_counts
-                ),
+                st.path(DICT_FILE),
+                0,
+                format!("name {name:?} appears twice"),
             ));
         }
         Ok(m.dict_bytes)

@@ -191,33 +191,7 @@ pub(crate) struct Loaded {
 
 fn load(storage: &Arc<dyn Storage>, m: &Manifest) -> Result<Loaded> {
     let st = &**storage;
-    let dict_path = st.path(DICT_FILE);
-    let bytes = st.read(DICT_FILE).map_err(|e| io_err(st, "read", DICT_FILE, e))?;
-    let names = dict_file::decode(&bytes, m.dict_bytes, &dict_path)?;
-    let counts = names.each_ref().map(|n| n.len() as u64);
-    if counts != m.dict_counts.map(u64::from) {
-        return Err(Error::corrupt(
-            &dict_path,
-            m.dict_bytes,
-            format!(
-                "dictionary holds {counts:?} names, the manifest says {:?}",
-                m.dict_counts
-            ),
-        ));
-    }
-    let dicts: [Dict; 3] = Default::default();
-    for (dict, list) in dicts.iter().zip(&names) {
-        for (id, name) in list.iter().enumerate() {
-            if dict.get_or_insert(name) != (id as u32, true) {
-                return Err(Error::corrupt(
-                    &dict_path,
-                    0,
-                    format!("name {name:?} appears twice"),
-                ));
-            }
-        }
-    }
-    drop(names);
+    let (dicts, dict_file_len) = read_dicts(st, m)?;
 
     let open_all = |refs: &[crate::manifest::FileRef]| -> Result<Vec<Arc<SegmentFile>>> {
         refs.iter().map(|f| SegmentFile::open(storage, *f)).collect()
@@ -297,7 +271,7 @@ fn load(storage: &Arc<dyn Storage>, m: &Manifest) -> Result<Loaded> {
     mem.install(transitions, memberships);
     Ok(Loaded {
         dicts,
-        dict_file_len: bytes.len() as u64,
+        dict_file_len,
         base,
         delta,
         checkpoints,
@@ -326,6 +300,31 @@ pub(crate) fn require_first_log(st: &dyn Storage, m: &Manifest, found: &[(u64, S
             "the manifest names this write-ahead log as the first to replay, and it is missing",
         ),
     ))
+}
+
+/// Reads the dictionary file into the three dictionaries (clients,
+/// deployments, collections), checking its records and the counts the
+/// manifest names. Names are not indexed here (see `dict::DictData`); a name
+/// stored twice is left for `check` to report.
+pub(crate) fn read_dicts(st: &dyn Storage, m: &Manifest) -> Result<([Dict; 3], u64)> {
+    let path = st.path(DICT_FILE);
+    let bytes = st.read(DICT_FILE).map_err(|e| io_err(st, "read", DICT_FILE, e))?;
+    let dicts: [Dict; 3] = Default::default();
+    let counts = dict_file::decode_each(&bytes, m.dict_bytes, &path, |kind, name| {
+        dicts[kind.index()].load(name)
+    })?;
+    let counts = counts.map(|n| n as u64);
+    if counts != m.dict_counts.map(u64::from) {
+        return Err(Error::corrupt(
+            &path,
+            m.dict_bytes,
+            format!(
+                "dictionary holds {counts:?} names, the manifest says {:?}",
+                m.dict_counts
+            ),
+        ));
+    }
+    Ok((dicts, bytes.len() as u64))
 }
 
 /// Maps the checkpoint file the manifest names and reads its framing; the
