@@ -12,6 +12,7 @@
 //! bound (scripts are capped at 1 MiB, series at [`MAX_POINTS`] points).
 #![forbid(unsafe_code)]
 
+mod bind;
 mod error;
 mod exec;
 #[doc(hidden)]

@@ -39,13 +39,13 @@ use std::fmt::Write as _;
 
 use rollcall_engine::{Snapshot, State, Timestamp, limits};
 
+use crate::bind::Bindings;
 use crate::error::{ErrorKind, NameKind, QueryError};
 use crate::exec::Params;
 use crate::plan::{MAX_POINTS, MAX_SERIES_ROWS};
 use crate::suggest::{self, Suggester};
 use crate::syntax::{
-    self, DurationExpr, DurationValue, Name, Scope, ScriptStatement, Sign, Span, Statement, TimeBase,
-    TimeExpr, When,
+    self, DurationExpr, Name, Scope, ScriptStatement, Span, Statement, TimeBase, TimeExpr, When,
 };
 
 /// The SQL dialect to write.
@@ -383,72 +383,19 @@ impl Binder<'_> {
         }
     }
 
-    fn param(&self, name: &str, span: Span) -> Result<&str, QueryError> {
-        self.opts.params.get(name).map(String::as_str).ok_or_else(|| {
-            QueryError::new(ErrorKind::UnboundParam {
-                name: name.to_owned(),
-                span,
-            })
-        })
+    fn bindings(&self) -> Bindings<'_> {
+        Bindings {
+            params: &self.opts.params,
+            now: self.opts.now,
+        }
     }
 
     fn duration(&self, d: &DurationExpr) -> Result<i64, QueryError> {
-        match &d.value {
-            DurationValue::Literal(v) => Ok(v.0),
-            DurationValue::Param(name) => {
-                let text = self.param(name, d.span)?;
-                syntax::parse_duration_value(text).map(|v| v.0).map_err(|why| {
-                    QueryError::invalid(
-                        d.span,
-                        format!("parameter ${name} = {text:?} is not a duration: {why}"),
-                        Some("pass a duration such as --param step=1h".to_owned()),
-                    )
-                })
-            }
-        }
+        self.bindings().duration(d)
     }
 
     fn time(&self, t: &TimeExpr) -> Result<i64, QueryError> {
-        let (base, offsets_from_param) = match &t.base.value {
-            TimeBase::Literal(v) => (*v, None),
-            TimeBase::Now => (self.opts.now, None),
-            TimeBase::Param(name) => {
-                let text = self.param(name, t.base.span)?;
-                let bad = |why: String| {
-                    QueryError::invalid(
-                        t.base.span,
-                        format!("parameter ${name} = {text:?} is not a time: {why}"),
-                        Some(
-                            "pass a time such as --param from=2026-10-01 or --param from=\"NOW - 7d\""
-                                .to_owned(),
-                        ),
-                    )
-                };
-                let value = syntax::parse_time_value(text).map_err(bad)?;
-                let base = match value.base.value {
-                    TimeBase::Literal(v) => v,
-                    TimeBase::Now => self.opts.now,
-                    TimeBase::Param(_) => return Err(bad("a parameter cannot name another".to_owned())),
-                };
-                (base, Some(value.offsets))
-            }
-        };
-        let mut ms = base.0;
-        for o in offsets_from_param.iter().flatten().chain(t.offsets.iter()) {
-            let d = self.duration(&o.by)?;
-            ms = match o.sign {
-                Sign::Plus => ms.checked_add(d),
-                Sign::Minus => ms.checked_sub(d),
-            }
-            .ok_or_else(|| {
-                QueryError::invalid(
-                    t.span(),
-                    "this time is out of the representable range".to_owned(),
-                    Some("times must stay within about 292 million years of 1970".to_owned()),
-                )
-            })?;
-        }
-        Ok(ms)
+        self.bindings().time(t).map(|t| t.0)
     }
 
     /// `FROM a TO b [EVERY w]`, checked and counted as `plan` does (a plain
