@@ -41,6 +41,7 @@ mod error;
 pub mod fuzzing;
 mod manifest;
 mod model;
+mod rollup;
 mod run;
 mod segment;
 mod snapshot;

@@ -22,6 +22,7 @@ use crate::model::{
     Change, ClientId, CollectionId, DeploymentId, ErrorCode, MembershipRow, State, StateCounts, Timestamp,
     TransitionRow,
 };
+use crate::rollup::{BaseCache, FailureRollup, HOUR_MS};
 use crate::run::Run;
 
 /// Most points a series or buckets a histogram may have.
@@ -122,6 +123,9 @@ pub(crate) struct SnapshotParts {
     pub bytes_on_disk: u64,
     /// Rows in the memtable.
     pub memtable_rows: u64,
+    /// Derived data of `base` (the failure rollup), shared with every
+    /// snapshot of the same base.
+    pub base_cache: Arc<BaseCache>,
     /// Cache: per client, the time of its first membership change.
     pub first_membership: std::sync::OnceLock<Vec<i64>>,
 }
@@ -133,6 +137,26 @@ pub struct Snapshot {
     parts: Arc<SnapshotParts>,
     probe: Arc<Probe>,
     cancel: Option<Arc<AtomicBool>>,
+    /// Answer failures by sweeping rows even where the rollup could (tests).
+    no_rollup: bool,
+}
+
+/// Which runs a failure sweep reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Runs {
+    /// Base and delta.
+    All,
+    /// Delta only: the base is answered by the failure rollup.
+    DeltaOnly,
+}
+
+impl Runs {
+    fn after(rollup: &Option<Arc<FailureRollup>>) -> Runs {
+        match rollup {
+            Some(_) => Runs::DeltaOnly,
+            None => Runs::All,
+        }
+    }
 }
 
 /// Per-client latest transition as of some time, for one deployment.
@@ -265,6 +289,17 @@ impl Snapshot {
             parts: Arc::new(parts),
             probe: Arc::new(Probe::default()),
             cancel: None,
+            no_rollup: false,
+        }
+    }
+
+    /// A handle on the same view that answers `FAILURES` by sweeping rows,
+    /// never from the failure rollup (for tests that compare the two paths).
+    #[doc(hidden)]
+    pub fn without_rollup(&self) -> Snapshot {
+        Snapshot {
+            no_rollup: true,
+            ..self.fork()
         }
     }
 
@@ -276,6 +311,7 @@ impl Snapshot {
             parts: self.parts.clone(),
             probe: Arc::new(Probe::default()),
             cancel: Some(flag),
+            no_rollup: self.no_rollup,
         }
     }
 
@@ -285,6 +321,7 @@ impl Snapshot {
             parts: self.parts.clone(),
             probe: Arc::new(Probe::default()),
             cancel: self.cancel.clone(),
+            no_rollup: self.no_rollup,
         }
     }
 
@@ -662,6 +699,39 @@ impl Snapshot {
         Ok(rows)
     }
 
+    /// The failure rollup of the base, when it can answer failures in
+    /// `[from, to)` in buckets of `every_ms`: whole-hour buckets starting on
+    /// an hour, a compacted base, and (for a collection) no membership
+    /// changes outside the base, since those may change membership at the
+    /// time of a base failure.
+    fn usable_rollup(
+        &self,
+        collection: Option<CollectionId>,
+        from: Timestamp,
+        to: Timestamp,
+        every_ms: i64,
+    ) -> Result<Option<Arc<FailureRollup>>> {
+        let aligned = every_ms > 0
+            && every_ms % HOUR_MS == 0
+            && from.0.rem_euclid(HOUR_MS) == 0
+            && to.0.rem_euclid(HOUR_MS) == 0;
+        let compacted = self.parts.checkpoints.is_some() && !self.parts.base.is_empty();
+        let late_membership =
+            collection.is_some() && self.parts.delta.iter().any(|r| r.membership_count() > 0);
+        if !aligned || !compacted || late_membership || self.no_rollup {
+            return Ok(None);
+        }
+        self.check_cancel()?;
+        self.parts
+            .base_cache
+            .rollup(
+                &self.parts.base,
+                self.parts.clients.len(),
+                self.parts.collections.len(),
+            )
+            .map(Some)
+    }
+
     /// Visits, in `(time, seq)` order, the transitions of `deployment` with
     /// `from <= time < to` that pass `keep`, telling whether the client was a
     /// member of `collection` at the transition's time (always true with no
@@ -677,12 +747,17 @@ impl Snapshot {
         from: Timestamp,
         to: Timestamp,
         failures_only: bool,
+        runs: Runs,
         keep: impl Fn(&TransitionRow) -> bool,
         mut visit: impl FnMut(&TransitionRow),
     ) -> Result<()> {
         let hi = last_ms(to);
         let mut rows: Vec<TransitionRow> = Vec::new();
-        for run in self.all_runs() {
+        let base: &[Arc<dyn Run>] = match runs {
+            Runs::All => &self.parts.base,
+            Runs::DeltaOnly => &[],
+        };
+        for run in base.iter().chain(self.parts.delta.iter()) {
             if !overlaps(run.as_ref(), from, hi) {
                 continue;
             }
@@ -697,6 +772,10 @@ impl Snapshot {
                 run.scan_transitions(from, hi, &mut sink)?
             };
             self.count_scan(n);
+        }
+        if rows.is_empty() {
+            // Nothing to judge: skip reading the membership log.
+            return Ok(());
         }
         rows.sort_unstable_by_key(|r| (r.time, r.seq));
         match collection {
@@ -732,12 +811,24 @@ impl Snapshot {
     ) -> Result<Vec<(Timestamp, u64)>> {
         let n = check_range(from, to, every_ms)?;
         let mut counts = vec![0u64; n as usize];
+        let rollup = self.usable_rollup(collection, from, to, every_ms)?;
+        if let Some(r) = &rollup {
+            r.add_counts(
+                deployment,
+                collection,
+                from.0.div_euclid(HOUR_MS),
+                to.0.div_euclid(HOUR_MS),
+                every_ms / HOUR_MS,
+                &mut counts,
+            );
+        }
         self.sweep_with_membership(
             deployment,
             collection,
             from,
             to,
             true,
+            Runs::after(&rollup),
             |r| r.state == State::Failed,
             |r| {
                 let k = ((r.time.0 as i128 - from.0 as i128) / every_ms as i128) as usize;
@@ -765,12 +856,26 @@ impl Snapshot {
     ) -> Result<Vec<ErrorBucket>> {
         check_range(from, to, every_ms)?;
         let mut counts: std::collections::HashMap<(u64, Option<ErrorCode>), u64> = Default::default();
+        let rollup = match collection {
+            None => self.usable_rollup(None, from, to, every_ms)?,
+            Some(_) => None,
+        };
+        if let Some(r) = &rollup {
+            r.add_error_counts(
+                deployment,
+                from.0.div_euclid(HOUR_MS),
+                to.0.div_euclid(HOUR_MS),
+                every_ms / HOUR_MS,
+                &mut counts,
+            );
+        }
         self.sweep_with_membership(
             deployment,
             collection,
             from,
             to,
             true,
+            Runs::after(&rollup),
             |r| r.state == State::Failed,
             |r| {
                 let k = ((r.time.0 as i128 - from.0 as i128) / every_ms as i128) as u64;
@@ -815,6 +920,7 @@ impl Snapshot {
             from,
             to,
             false,
+            Runs::All,
             |r| r.error.is_some(),
             |r| {
                 if let Some(e) = r.error {

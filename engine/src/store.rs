@@ -39,6 +39,7 @@ use crate::manifest::{Manifest, WAL_DIR, log_name, parse_number};
 use crate::model::{
     ClientId, CollectionId, DeploymentId, MembershipKey, MembershipRow, Seq, TransitionKey, TransitionRow,
 };
+use crate::rollup::BaseCache;
 use crate::run::{MemRun, Run};
 use crate::snapshot::{Snapshot, SnapshotParts, StoreStats};
 use crate::storage::faulty::FaultyDisk;
@@ -187,6 +188,8 @@ pub struct Store {
     base: Vec<Arc<SegmentFile>>,
     delta: Vec<Arc<SegmentFile>>,
     checkpoints: Option<Arc<CheckpointSet>>,
+    /// Derived data of `base`; replaced whenever `base` changes.
+    base_cache: Arc<BaseCache>,
     poisoned: Option<String>,
 }
 
@@ -341,6 +344,7 @@ impl Store {
             collections: self.collections.view(),
             base: self.base.iter().map(|s| s.clone() as Arc<dyn Run>).collect(),
             checkpoints: self.checkpoints.clone(),
+            base_cache: self.base_cache.clone(),
             delta,
             segment_count: (self.base.len() + self.delta.len()) as u64,
             bytes_on_disk: self.bytes_on_disk(),

@@ -233,6 +233,7 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
     s.base.extend(out);
     s.delta.clear();
     s.checkpoints = new_set;
+    s.base_cache = Default::default();
     if let Some(old) = old_ckpt.filter(|old| Some(*old) != ckpt) {
         // Snapshots that use the old checkpoints hold the file mapped (or
         // read into memory), which removing its name does not disturb. Best effort: a file left behind is an orphan, removed by the next

@@ -373,6 +373,7 @@ fn assemble(
         base: loaded.base,
         delta: loaded.delta,
         checkpoints: loaded.checkpoints,
+        base_cache: Default::default(),
         poisoned: None,
     }
 }
