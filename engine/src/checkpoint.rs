@@ -26,6 +26,7 @@ use crate::bytes::SharedBytes;
 
 use crate::error::{Error, Result};
 use crate::model::{DeploymentId, Timestamp};
+use crate::rollup::{FailureRollup, StoredRollup};
 use crate::segment::{Column, encode_column, pack, packed_len, unpack};
 
 /// Marker for "no transition yet" in a state vector.
@@ -61,13 +62,15 @@ pub(crate) struct Checkpoint {
 // chunks, their 3-bit states, then `time - times[c]` for those with a state.
 
 /// The newest checkpoint file format this build writes and reads.
-pub(crate) const CHECKPOINT_FORMAT_VERSION: u32 = 1;
+pub(crate) const CHECKPOINT_FORMAT_VERSION: u32 = 2;
 
 const MAGIC: [u8; 8] = *b"RCLLCKP\0";
 const HEADER_LEN: usize = 20;
 const RECORD_HEADER_LEN: usize = 24;
 const KIND_FULL: u8 = 0;
 const KIND_DELTA: u8 = 1;
+/// A failure rollup record (format version 2 on; see `rollup.rs`).
+const KIND_ROLLUP: u8 = 2;
 /// Most delta records in a row before a full one (per deployment).
 const MAX_DELTA_CHAIN: usize = 7;
 /// Values per column chunk.
@@ -172,18 +175,29 @@ impl CheckpointFileWriter {
                 Some((delta, chain)) if delta.len() < full.len() => (KIND_DELTA, delta, chain),
                 _ => (KIND_FULL, full, 0),
             };
+        self.record(cp.deployment, cp.time.0, cp.states.len() as u32, kind, &body);
+        self.last.insert(cp.deployment, (cp.clone(), chain));
+    }
+
+    /// Appends the failure rollup's records.
+    pub(crate) fn push_rollup(&mut self, rollup: &FailureRollup) {
+        for r in rollup.encode() {
+            self.record(r.deployment, r.first_hour, r.collections, KIND_ROLLUP, &r.body);
+        }
+    }
+
+    fn record(&mut self, deployment: DeploymentId, time: i64, clients: u32, kind: u8, body: &[u8]) {
         let out = &mut self.out;
         let start = out.len();
-        out.extend_from_slice(&cp.deployment.0.to_le_bytes());
-        out.extend_from_slice(&cp.time.0.to_le_bytes());
-        out.extend_from_slice(&(cp.states.len() as u32).to_le_bytes());
+        out.extend_from_slice(&deployment.0.to_le_bytes());
+        out.extend_from_slice(&time.to_le_bytes());
+        out.extend_from_slice(&clients.to_le_bytes());
         out.extend_from_slice(&[kind, 0, 0, 0]);
         out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        out.extend_from_slice(&body);
+        out.extend_from_slice(body);
         let crc = crc32fast::hash(&out[start..]);
         out.extend_from_slice(&crc.to_le_bytes());
         self.count += 1;
-        self.last.insert(cp.deployment, (cp.clone(), chain));
     }
 
     /// The file's bytes.
@@ -291,8 +305,11 @@ const DECODED_CACHE: usize = 4;
 pub(crate) struct CheckpointSet {
     bytes: SharedBytes,
     path: PathBuf,
-    /// In file order.
+    /// Checkpoint records, in file order.
     records: Vec<RecordMeta>,
+    /// Failure rollup records (format version 2 on), in file order.
+    rollups: Vec<RecordMeta>,
+    version: u32,
     /// Record indexes sorted by `(deployment, time)` (file order among equals).
     by_key: Vec<usize>,
     cache: Mutex<Vec<(usize, Arc<Checkpoint>)>>,
@@ -313,13 +330,16 @@ impl CheckpointSet {
     /// the offset of the record (or header); a newer format is
     /// [`Error::UnsupportedVersion`]. Record bodies are checked on use.
     pub(crate) fn open(bytes: SharedBytes, path: PathBuf) -> Result<CheckpointSet> {
-        let records = parse_framing(bytes.as_ref().as_ref(), &path)?;
+        let framing = parse_framing(bytes.as_ref().as_ref(), &path)?;
+        let (records, rollups, version) = (framing.checkpoints, framing.rollups, framing.version);
         let mut by_key: Vec<usize> = (0..records.len()).collect();
         by_key.sort_by_key(|&i| (records[i].deployment, records[i].time));
         Ok(CheckpointSet {
             bytes,
             path,
             records,
+            rollups,
+            version,
             by_key,
             cache: Mutex::new(Vec::new()),
         })
@@ -418,6 +438,41 @@ impl CheckpointSet {
         Ok(())
     }
 
+    /// The failure rollup stored with these checkpoints: `None` for files
+    /// older than format version 2, which have none.
+    pub(crate) fn rollup(&self) -> Result<Option<FailureRollup>> {
+        if self.version < 2 {
+            return Ok(None);
+        }
+        let bytes: &[u8] = self.bytes.as_ref().as_ref();
+        let mut stored = Vec::with_capacity(self.rollups.len());
+        for meta in &self.rollups {
+            let record = bytes
+                .get(meta.start..meta.body_end)
+                .ok_or_else(|| self.bad(meta, "rollup record past the end of the file"))?;
+            if le_u32(bytes, meta.body_end) != Some(crc32fast::hash(record)) {
+                return Err(self.bad(meta, "rollup record checksum mismatch"));
+            }
+            stored.push(StoredRollup {
+                deployment: meta.deployment,
+                first_hour: meta.time.0,
+                collections: meta.clients as u32,
+                body: record.get(RECORD_HEADER_LEN..).unwrap_or_default().to_vec(),
+            });
+        }
+        if crate::bytes::changed_underneath(bytes) {
+            return Err(Error::corrupt(
+                &self.path,
+                0,
+                "the file was truncated by another program while it was read",
+            ));
+        }
+        let start = self.rollups.first().map_or(0, |m| m.start);
+        FailureRollup::decode(&stored)
+            .map(Some)
+            .map_err(|what| Error::corrupt(&self.path, start as u64, format!("failure rollup: {what}")))
+    }
+
     fn meta(&self, k: usize) -> Result<&RecordMeta> {
         self.records
             .get(k)
@@ -437,12 +492,14 @@ impl CheckpointSet {
 /// length against the file; bodies and their crcs are left for
 /// [`decode_record`]. When the framing is broken, the first earlier record
 /// whose crc fails is blamed (a damaged length misframes what follows it).
-fn parse_framing(bytes: &[u8], path: &Path) -> Result<Vec<RecordMeta>> {
-    let mut walked = Vec::new();
+fn parse_framing(bytes: &[u8], path: &Path) -> Result<Framing> {
+    let mut walked = Framing::default();
     match walk_framing(bytes, path, &mut walked) {
         Ok(()) => Ok(walked),
         Err(e) => {
-            for (k, meta) in walked.iter().enumerate() {
+            let mut all: Vec<&RecordMeta> = walked.checkpoints.iter().chain(&walked.rollups).collect();
+            all.sort_by_key(|m| m.start);
+            for (k, meta) in all.into_iter().enumerate() {
                 let record = bytes.get(meta.start..meta.body_end).unwrap_or_default();
                 if le_u32(bytes, meta.body_end) != Some(crc32fast::hash(record)) {
                     return Err(Error::corrupt(
@@ -457,7 +514,15 @@ fn parse_framing(bytes: &[u8], path: &Path) -> Result<Vec<RecordMeta>> {
     }
 }
 
-fn walk_framing(bytes: &[u8], path: &Path, out: &mut Vec<RecordMeta>) -> Result<()> {
+/// The records of a checkpoint file, by kind, each in file order.
+#[derive(Debug, Default)]
+struct Framing {
+    version: u32,
+    checkpoints: Vec<RecordMeta>,
+    rollups: Vec<RecordMeta>,
+}
+
+fn walk_framing(bytes: &[u8], path: &Path, out: &mut Framing) -> Result<()> {
     let corrupt = |offset: usize, what: &str| Error::corrupt(path, offset as u64, what);
     let header = bytes
         .get(..HEADER_LEN)
@@ -476,6 +541,7 @@ fn walk_framing(bytes: &[u8], path: &Path, out: &mut Vec<RecordMeta>) -> Result<
     if version == 0 {
         return Err(corrupt(8, "format version 0 does not exist"));
     }
+    out.version = version;
     let count = le_u32(header, 12).ok_or_else(|| corrupt(12, "header cut short"))? as usize;
     let crc = le_u32(header, 16).ok_or_else(|| corrupt(16, "header cut short"))?;
     if crc32fast::hash(&header[..16]) != crc {
@@ -486,7 +552,6 @@ fn walk_framing(bytes: &[u8], path: &Path, out: &mut Vec<RecordMeta>) -> Result<
     if count > bytes.len() / (RECORD_HEADER_LEN + 4) {
         return Err(corrupt(12, "record count exceeds what the file can hold"));
     }
-    out.reserve(count);
     let mut last: HashMap<DeploymentId, usize> = HashMap::new();
     let mut at = HEADER_LEN;
     for k in 0..count {
@@ -507,21 +572,33 @@ fn walk_framing(bytes: &[u8], path: &Path, out: &mut Vec<RecordMeta>) -> Result<
         let time = Timestamp(le_i64(head, 4).ok_or_else(|| bad("header cut short"))?);
         let clients = le_u32(head, 12).ok_or_else(|| bad("header cut short"))? as usize;
         let kind = head[16];
-        if kind != KIND_FULL && kind != KIND_DELTA {
+        if kind != KIND_FULL && kind != KIND_DELTA && !(kind == KIND_ROLLUP && version >= 2) {
             return Err(bad("unknown record kind"));
         }
         if head[17..20] != [0, 0, 0] {
             return Err(bad("reserved bytes are not zero"));
         }
+        if kind == KIND_ROLLUP {
+            out.rollups.push(RecordMeta {
+                deployment,
+                time,
+                clients,
+                kind,
+                start,
+                body_end,
+                prev: None,
+            });
+            continue;
+        }
         let prev = last.get(&deployment).copied();
         if kind == KIND_DELTA {
             let p = prev.ok_or_else(|| bad("delta record without an earlier record of its deployment"))?;
-            if out[p].clients != clients {
+            if out.checkpoints[p].clients != clients {
                 return Err(bad("delta record changes the client count"));
             }
         }
-        last.insert(deployment, out.len());
-        out.push(RecordMeta {
+        last.insert(deployment, out.checkpoints.len());
+        out.checkpoints.push(RecordMeta {
             deployment,
             time,
             clients,
@@ -821,8 +898,8 @@ mod tests {
         assert!(matches!(
             decode_checkpoints(&bytes, Path::new("x")),
             Err(Error::UnsupportedVersion {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             })
         ));

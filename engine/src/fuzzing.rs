@@ -189,10 +189,16 @@ fn fix_dictionary(b: &mut [u8]) {
     }
 }
 
-/// Decodes `bytes` as a checkpoint file.
+/// Decodes `bytes` as a checkpoint file: every checkpoint, and the
+/// failure rollup stored with them.
 pub fn checkpoints(bytes: &[u8]) {
     both(bytes, fix_checkpoints, |b| {
         let _ = crate::checkpoint::decode_checkpoints(b, Path::new("fuzz.ckpt"));
+        if let Ok(set) =
+            crate::checkpoint::CheckpointSet::open(crate::bytes::owned(b.to_vec()), "fuzz.ckpt".into())
+        {
+            let _ = set.rollup();
+        }
     });
 }
 

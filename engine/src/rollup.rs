@@ -13,12 +13,15 @@
 //! * per-collection counts are only valid while no delta run holds
 //!   membership changes (a late join or leave may change membership at a base
 //!   failure's time); the query checks this and falls back to the sweep;
-//! * it is derived data: built from the base on first use and dropped with
-//!   the base it was built from ([`BaseCache`]), never stored.
+//! * it is derived data: compaction computes it and stores it in the
+//!   checkpoint file (format version 2); for older files it is built from
+//!   the base on first use. Either way it lives as long as the base it
+//!   describes ([`BaseCache`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use crate::checkpoint::CheckpointSet;
 use crate::error::Result;
 use crate::model::{Change, CollectionId, DeploymentId, ErrorCode, MembershipRow, Timestamp, TransitionRow};
 use crate::run::Run;
@@ -34,10 +37,20 @@ pub(crate) struct BaseCache {
 }
 
 impl BaseCache {
+    /// A cache that already holds the base's rollup (compaction computed it).
+    pub(crate) fn with_rollup(rollup: Arc<FailureRollup>) -> BaseCache {
+        let cache = BaseCache::default();
+        let _ = cache.rollup.set(rollup);
+        cache
+    }
+
     /// The rollup of `base`, built on first use (`clients`, `collections`:
     /// dictionary sizes when the base was compacted or later).
+    /// The one stored in the checkpoint file is used when there is one
+    /// (files written since format version 2).
     pub(crate) fn rollup(
         &self,
+        stored: Option<&CheckpointSet>,
         base: &[Arc<dyn Run>],
         clients: usize,
         collections: usize,
@@ -45,14 +58,17 @@ impl BaseCache {
         if let Some(r) = self.rollup.get() {
             return Ok(Arc::clone(r));
         }
-        let built = Arc::new(FailureRollup::build(base, clients, collections)?);
+        let built = match stored.map(CheckpointSet::rollup).transpose()?.flatten() {
+            Some(r) => Arc::new(r),
+            None => Arc::new(FailureRollup::build(base, clients, collections)?),
+        };
         // Another thread may have won the race; both built the same thing.
         Ok(Arc::clone(self.rollup.get_or_init(|| built)))
     }
 }
 
 /// Hourly failure counts of one deployment.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 struct DeploymentRollup {
     /// Hour index (`time.div_euclid(HOUR_MS)`) of `all[0]`.
     first_hour: i64,
@@ -65,7 +81,7 @@ struct DeploymentRollup {
 }
 
 /// Hourly failure counts over a compacted base, per deployment.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct FailureRollup {
     deployments: HashMap<DeploymentId, DeploymentRollup>,
 }
@@ -205,6 +221,137 @@ impl FailureRollup {
     }
 }
 
+// ----- stored form ---------------------------------------------------------------
+//
+// One record per deployment in the checkpoint file (kind 2; see
+// docs/format.md, "Checkpoint files"): the record header's `time` is the
+// first hour, its `clients` field the number of collections; the body is
+//
+//   hours u32, all[hours] u64,
+//   per collection: len u32 (<= hours), series[len] u64,
+//   pairs u32, pairs x (hour u32, error u64 (0 = none, else code + 1), failures u64)
+//
+// all little-endian, fixed width: every count the decoder reads is bounded by
+// the body's length before anything is allocated for it.
+
+/// One deployment's rollup, as stored.
+pub(crate) struct StoredRollup {
+    pub deployment: DeploymentId,
+    pub first_hour: i64,
+    pub collections: u32,
+    pub body: Vec<u8>,
+}
+
+impl FailureRollup {
+    /// The records that store this rollup (one per deployment, by id).
+    pub(crate) fn encode(&self) -> Vec<StoredRollup> {
+        let mut ids: Vec<&DeploymentId> = self.deployments.keys().collect();
+        ids.sort();
+        ids.into_iter()
+            .map(|&deployment| {
+                let d = &self.deployments[&deployment];
+                let mut body = Vec::new();
+                body.extend_from_slice(&(d.all.len() as u32).to_le_bytes());
+                for v in &d.all {
+                    body.extend_from_slice(&v.to_le_bytes());
+                }
+                for series in &d.by_collection {
+                    body.extend_from_slice(&(series.len() as u32).to_le_bytes());
+                    for v in series {
+                        body.extend_from_slice(&v.to_le_bytes());
+                    }
+                }
+                let pairs: usize = d.by_error.iter().map(Vec::len).sum();
+                body.extend_from_slice(&(pairs as u32).to_le_bytes());
+                for (h, errors) in d.by_error.iter().enumerate() {
+                    for &(error, n) in errors {
+                        body.extend_from_slice(&(h as u32).to_le_bytes());
+                        body.extend_from_slice(&error.map_or(0, |e| u64::from(e.0) + 1).to_le_bytes());
+                        body.extend_from_slice(&n.to_le_bytes());
+                    }
+                }
+                StoredRollup {
+                    deployment,
+                    first_hour: d.first_hour,
+                    collections: d.by_collection.len() as u32,
+                    body,
+                }
+            })
+            .collect()
+    }
+
+    /// Rebuilds a rollup from its stored records; the error says what is
+    /// wrong with which part.
+    pub(crate) fn decode(records: &[StoredRollup]) -> std::result::Result<FailureRollup, &'static str> {
+        let mut out = FailureRollup::default();
+        for r in records {
+            let mut at = 0usize;
+            let body = &r.body[..];
+            let u32_at = |at: &mut usize| -> std::result::Result<u32, &'static str> {
+                let b = body.get(*at..*at + 4).ok_or("rollup cut short")?;
+                *at += 4;
+                Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            };
+            let u64s = |at: &mut usize, n: usize| -> std::result::Result<Vec<u64>, &'static str> {
+                let len = n.checked_mul(8).ok_or("rollup length overflows")?;
+                let end = at.checked_add(len).ok_or("rollup length overflows")?;
+                let b = body.get(*at..end).ok_or("rollup series longer than its record")?;
+                *at = end;
+                Ok(b.chunks_exact(8)
+                    .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect())
+            };
+            let hours = u32_at(&mut at)? as usize;
+            let all = u64s(&mut at, hours)?;
+            // Each collection takes at least its 4-byte length.
+            if r.collections as usize > body.len().saturating_sub(at) / 4 {
+                return Err("more collections than the rollup record can hold");
+            }
+            let mut by_collection = Vec::with_capacity(r.collections as usize);
+            for _ in 0..r.collections {
+                let len = u32_at(&mut at)? as usize;
+                if len > hours {
+                    return Err("a collection series is longer than the rollup");
+                }
+                by_collection.push(u64s(&mut at, len)?);
+            }
+            let pairs = u32_at(&mut at)? as usize;
+            if pairs > body.len().saturating_sub(at) / 20 {
+                return Err("more error counts than the rollup record can hold");
+            }
+            let mut by_error: Vec<Vec<(Option<ErrorCode>, u64)>> = vec![Vec::new(); hours];
+            let mut last: Option<(u32, u64)> = None;
+            for _ in 0..pairs {
+                let h = u32_at(&mut at)?;
+                let code = u64s(&mut at, 2)?;
+                let (e, n) = (code[0], code[1]);
+                if last.is_some_and(|l| l >= (h, e)) || h as usize >= hours || e > u64::from(u32::MAX) + 1 {
+                    return Err("rollup error counts out of order or range");
+                }
+                last = Some((h, e));
+                let error = e.checked_sub(1).map(|e| ErrorCode(e as u32));
+                by_error[h as usize].push((error, n));
+            }
+            if at != body.len() {
+                return Err("bytes left after the rollup");
+            }
+            if r.first_hour.checked_add(hours as i64).is_none() {
+                return Err("rollup hours out of range");
+            }
+            let d = DeploymentRollup {
+                first_hour: r.first_hour,
+                all,
+                by_collection,
+                by_error,
+            };
+            if out.deployments.insert(r.deployment, d).is_some() {
+                return Err("two rollups for one deployment");
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Calls `f(index, hour)` for every stored hour (`first_hour + index`,
 /// `index < len`) inside `[from_hour, to_hour)`.
 fn for_hours(first_hour: i64, len: usize, from_hour: i64, to_hour: i64, mut f: impl FnMut(usize, i64)) {
@@ -214,5 +361,87 @@ fn for_hours(first_hour: i64, len: usize, from_hour: i64, to_hour: i64, mut f: i
     while hour < hi {
         f((hour - first_hour) as usize, hour);
         hour += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClientId, Seq, State};
+    use crate::run::MemRun;
+    use proptest::prelude::*;
+
+    fn failure(time: i64, seq: u64, client: u32, deployment: u32, error: Option<u32>) -> TransitionRow {
+        TransitionRow {
+            time: Timestamp(time),
+            seq: Seq(seq),
+            client: ClientId(client),
+            deployment: DeploymentId(deployment),
+            state: State::Failed,
+            error: error.map(ErrorCode),
+        }
+    }
+
+    fn sample() -> FailureRollup {
+        let rows = vec![
+            failure(-HOUR_MS, 1, 0, 0, None),
+            failure(5, 2, 1, 0, Some(7)),
+            failure(3 * HOUR_MS + 1, 3, 1, 0, Some(7)),
+            failure(3 * HOUR_MS + 2, 4, 2, 1, Some(u32::MAX)),
+        ];
+        let members = vec![MembershipRow {
+            collection: CollectionId(1),
+            time: Timestamp(0),
+            seq: Seq(0),
+            client: ClientId(1),
+            change: Change::Join,
+        }];
+        let run: Arc<dyn Run> = Arc::new(MemRun::new(rows, members));
+        FailureRollup::build(&[run], 3, 2).unwrap()
+    }
+
+    #[test]
+    fn counts_per_hour_collection_and_error() {
+        let r = sample();
+        let mut counts = vec![0; 5];
+        r.add_counts(DeploymentId(0), None, -1, 4, 1, &mut counts);
+        assert_eq!(counts, vec![1, 1, 0, 0, 1]);
+        let mut counts = vec![0; 2];
+        r.add_counts(DeploymentId(0), Some(CollectionId(1)), 0, 4, 2, &mut counts);
+        assert_eq!(counts, vec![1, 1]);
+        let mut counts = vec![0; 1];
+        r.add_counts(DeploymentId(0), Some(CollectionId(0)), 0, 4, 4, &mut counts);
+        assert_eq!(counts, vec![0]);
+        let mut by_error = HashMap::new();
+        r.add_error_counts(DeploymentId(1), 0, 24, 24, &mut by_error);
+        assert_eq!(by_error, HashMap::from([((0, Some(ErrorCode(u32::MAX))), 1)]));
+    }
+
+    #[test]
+    fn stored_form_round_trips() {
+        let r = sample();
+        assert_eq!(FailureRollup::decode(&r.encode()).unwrap(), r);
+        assert_eq!(FailureRollup::decode(&[]).unwrap(), FailureRollup::default());
+    }
+
+    proptest! {
+        #[test]
+        fn damaged_stored_forms_are_refused_without_panics(
+            cut in 0usize..400,
+            flip in 0usize..400,
+            junk in proptest::collection::vec(any::<u8>(), 0..64),
+            collections in 0u32..5,
+        ) {
+            let mut records = sample().encode();
+            for r in &mut records {
+                if let Some(b) = r.body.get_mut(flip) {
+                    *b ^= 0x5a;
+                }
+                r.body.truncate(cut);
+                r.body.extend_from_slice(&junk);
+                r.collections = r.collections.wrapping_add(collections);
+            }
+            let _ = FailureRollup::decode(&records);
+        }
     }
 }

@@ -725,6 +725,7 @@ impl Snapshot {
         self.parts
             .base_cache
             .rollup(
+                self.parts.checkpoints.as_deref(),
                 &self.parts.base,
                 self.parts.clients.len(),
                 self.parts.collections.len(),

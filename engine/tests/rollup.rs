@@ -161,5 +161,10 @@ proptest! {
         store.flush().unwrap();
         store.compact().unwrap();
         assert_rollup_agrees(&store.snapshot(), "after the second compaction");
+        // Reopened, the rollup comes from the checkpoint file.
+        drop(store);
+        let store = Store::open_read_only(dir.path()).unwrap();
+        assert_rollup_agrees(&store.snapshot(), "after reopening");
+        prop_assert!(store.check().unwrap().damage.is_empty());
     }
 }

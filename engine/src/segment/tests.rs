@@ -736,18 +736,45 @@ fn committed_v1_segment_still_reads() {
 }
 
 #[test]
-fn committed_v1_checkpoints_still_read() {
-    use crate::checkpoint::{Checkpoint, decode_checkpoints, encode_checkpoints};
-    let (rows, _) = format_sample();
+fn committed_checkpoint_files_still_read() {
+    use crate::checkpoint::{Checkpoint, CheckpointFileWriter, CheckpointSet, decode_checkpoints};
+    use crate::rollup::FailureRollup;
+    use crate::run::MemRun;
+    use std::sync::Arc;
+    let (rows, members) = format_sample();
     let cps: Vec<Checkpoint> = crate::compaction::checkpoints_over(&rows, 7, 2, 10);
-    let written = encode_checkpoints(&cps);
+    // Version 1 (checkpoints only) still reads, and has no rollup.
     let path = format_file("checkpoints-v1.ckp");
+    let v1 = include_bytes!("../../test_data/format/checkpoints-v1.ckp").to_vec();
+    assert_eq!(decode_checkpoints(&v1, &path).expect("decode v1"), cps);
+    let set = CheckpointSet::open(crate::bytes::owned(v1), path).expect("open v1");
+    assert!(set.rollup().expect("v1 rollup").is_none());
+    // Version 2: the checkpoints, then the failure rollup. The writer's
+    // output is pinned: a change must come with a new format version (or
+    // ROLLCALL_UPDATE_FORMAT_FILES=1 when the change is deliberate and
+    // readers of the committed file still agree).
+    let collections = members
+        .iter()
+        .map(|m| m.collection.0 as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let run: Arc<dyn Run> = Arc::new(MemRun::new(rows.clone(), members.clone()));
+    let rollup = FailureRollup::build(&[run], 7, collections).expect("rollup");
+    let mut w = CheckpointFileWriter::new();
+    for cp in &cps {
+        w.push(cp);
+    }
+    w.push_rollup(&rollup);
+    let written = w.finish();
+    let path = format_file("checkpoints-v2.ckp");
     if std::env::var_os("ROLLCALL_UPDATE_FORMAT_FILES").is_some() {
         std::fs::write(&path, &written).expect("update committed file");
     }
-    let committed = include_bytes!("../../test_data/format/checkpoints-v1.ckp").to_vec();
-    assert_eq!(decode_checkpoints(&committed, &path).expect("decode v1"), cps);
-    assert!(written == committed, "the checkpoint encoder's output changed");
+    let v2 = include_bytes!("../../test_data/format/checkpoints-v2.ckp").to_vec();
+    assert_eq!(decode_checkpoints(&v2, &path).expect("decode v2"), cps);
+    let set = CheckpointSet::open(crate::bytes::owned(v2.clone()), path).expect("open v2");
+    assert_eq!(set.rollup().expect("v2 rollup"), Some(rollup));
+    assert!(written == v2, "the checkpoint encoder's output changed");
 }
 
 /// The density of 50M transitions of 1M clients over 90 days, on a tenth of

@@ -144,7 +144,9 @@ pub(crate) fn check(st: &dyn Storage, manifest: Option<&Manifest>) -> CheckRepor
 
     if let Some(f) = m.checkpoints {
         report.run(st, || {
-            read_checkpoints(st, f)?.for_each(|_, _| Ok(()))?;
+            let set = read_checkpoints(st, f)?;
+            set.for_each(|_, _| Ok(()))?;
+            set.rollup()?;
             Ok(f.bytes)
         });
     }

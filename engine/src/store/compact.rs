@@ -28,6 +28,7 @@ use crate::compaction::CheckpointBuilder;
 use crate::error::Result;
 use crate::manifest::{FileRef, ckpt_name};
 use crate::model::{DeploymentId, MembershipRow, Timestamp, TransitionRow};
+use crate::rollup::{BaseCache, FailureRollup};
 use crate::run::Run;
 use crate::storage::write_sealed;
 
@@ -193,6 +194,22 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
         rows: rows_rewritten,
         checkpoints: new_cps,
     };
+    // The failure rollup of the whole new base (a late membership change
+    // can change the counts of any hour), stored beside the checkpoints.
+    let new_base: Vec<Arc<dyn Run>> = s.base[..keep]
+        .iter()
+        .chain(out.iter())
+        .map(|f| f.clone() as Arc<dyn Run>)
+        .collect();
+    let rollup = Arc::new(FailureRollup::build(
+        &new_base,
+        s.clients.len(),
+        s.collections.len(),
+    )?);
+    drop(new_base);
+    if writer.len() > 0 {
+        writer.push_rollup(&rollup);
+    }
     let (ckpt, new_set) = if writer.len() == 0 {
         (None, None)
     } else {
@@ -233,7 +250,7 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
     s.base.extend(out);
     s.delta.clear();
     s.checkpoints = new_set;
-    s.base_cache = Default::default();
+    s.base_cache = Arc::new(BaseCache::with_rollup(rollup));
     if let Some(old) = old_ckpt.filter(|old| Some(*old) != ckpt) {
         // Snapshots that use the old checkpoints hold the file mapped (or
         // read into memory), which removing its name does not disturb. Best effort: a file left behind is an orphan, removed by the next
