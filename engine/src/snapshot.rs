@@ -537,6 +537,28 @@ impl Snapshot {
     fn members_at(&self, collection: CollectionId, at: Timestamp) -> Result<ClientSet> {
         let n = self.parts.clients.len();
         let mut set = ClientSet::new(n);
+        // The common case (a compacted store: every membership change in one
+        // run) streams the run's rows, which come in (time, seq) order,
+        // straight into the set instead of gathering and sorting a log.
+        let mut with_changes = self.all_runs().filter(|r| r.membership_count() > 0);
+        if let (Some(run), None) = (with_changes.next(), with_changes.next()) {
+            let mut last = (Timestamp::MIN, 0u64);
+            let mut ordered = true;
+            let rows = run.scan_memberships(Some(collection), at, &mut |rows| {
+                self.check_cancel()?;
+                for r in rows.iter().filter(|r| r.collection == collection && r.time <= at) {
+                    ordered &= (r.time, r.seq.0) >= last;
+                    last = (r.time, r.seq.0);
+                    set.set(r.client.0 as usize, r.change == Change::Join);
+                }
+                Ok(())
+            })?;
+            self.count_scan(rows);
+            if ordered {
+                return Ok(set);
+            }
+            set = ClientSet::new(n);
+        }
         for r in self.membership_log(collection, at)? {
             set.set(r.client.0 as usize, r.change == Change::Join);
         }
