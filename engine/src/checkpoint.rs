@@ -578,35 +578,30 @@ fn walk_framing(bytes: &[u8], path: &Path, out: &mut Framing) -> Result<()> {
         if head[17..20] != [0, 0, 0] {
             return Err(bad("reserved bytes are not zero"));
         }
-        if kind == KIND_ROLLUP {
-            out.rollups.push(RecordMeta {
-                deployment,
-                time,
-                clients,
-                kind,
-                start,
-                body_end,
-                prev: None,
-            });
-            continue;
-        }
-        let prev = last.get(&deployment).copied();
-        if kind == KIND_DELTA {
-            let p = prev.ok_or_else(|| bad("delta record without an earlier record of its deployment"))?;
-            if out.checkpoints[p].clients != clients {
-                return Err(bad("delta record changes the client count"));
-            }
-        }
-        last.insert(deployment, out.checkpoints.len());
-        out.checkpoints.push(RecordMeta {
+        let mut meta = RecordMeta {
             deployment,
             time,
             clients,
             kind,
             start,
             body_end,
-            prev,
-        });
+            prev: None,
+        };
+        if kind == KIND_ROLLUP {
+            out.rollups.push(meta);
+            continue;
+        }
+        meta.prev = last.get(&deployment).copied();
+        if kind == KIND_DELTA {
+            let p = meta
+                .prev
+                .ok_or_else(|| bad("delta record without an earlier record of its deployment"))?;
+            if out.checkpoints[p].clients != clients {
+                return Err(bad("delta record changes the client count"));
+            }
+        }
+        last.insert(deployment, out.checkpoints.len());
+        out.checkpoints.push(meta);
     }
     if at != bytes.len() {
         return Err(corrupt(at, "bytes after the last checkpoint record"));
