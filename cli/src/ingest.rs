@@ -1066,74 +1066,100 @@ pub fn ingest_file(
             })),
         }
     };
-    let mut batch = Batch::new();
     let mut total = AppendReport::default();
     let mut commits = 0u64;
     let mut committed_rows = 0u64;
     let mut committed_line = 0u64;
-    loop {
-        let mut txn = store.begin().context("begin a transaction")?;
-        let mut in_txn = 0u64;
-        let mut txn_report = AppendReport::default();
-        let eof = loop {
-            let room = match commit_every {
-                Some(n) => (n - in_txn).min(BATCH_ROWS as u64) as usize,
-                None => BATCH_ROWS,
-            };
-            let filled = source.fill(&mut batch, room.max(1), &mut on_bad);
-            let eof = match filled {
-                Ok(eof) => eof,
-                Err(e) => {
-                    drop(txn);
-                    if let Some(pb) = &pb {
-                        pb.finish_and_clear();
-                    }
-                    return Err(explain_abandon(
-                        e,
-                        is_stdin,
-                        commits,
-                        committed_rows,
-                        committed_line,
-                    ));
-                }
-            };
-            if !batch.is_empty() {
-                in_txn += batch.len() as u64;
-                let r = txn.append(&batch).context("store rows")?;
-                add(&mut txn_report, r);
-                batch.clear();
-            }
-            if let Some(pb) = &pb {
-                pb.set_position(source.bytes_read());
-            }
-            if eof {
-                break true;
-            }
-            if commit_every.is_some_and(|n| in_txn >= n) {
-                break false;
+    // Parsing (this thread) and storing (a writer thread that owns the
+    // store) overlap: batches go to the writer through a queue of two, and
+    // each commit waits for the writer's report, so what is acknowledged
+    // and printed is exactly what the store committed.
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let (to_writer, batches) = std::sync::mpsc::sync_channel::<ToWriter>(2);
+        let (report_tx, reports) = std::sync::mpsc::channel::<AppendReport>();
+        let writer = scope.spawn(move || write_batches(store, batches, report_tx));
+        // The writer's error when it stopped early (its queue is closed).
+        let writer_failed = |writer: std::thread::ScopedJoinHandle<'_, anyhow::Result<()>>| -> anyhow::Error {
+            match writer.join() {
+                Ok(Err(e)) => e,
+                Ok(Ok(())) => anyhow::anyhow!("the writer stopped before the input ended"),
+                Err(panic) => std::panic::resume_unwind(panic),
             }
         };
-        if in_txn > 0 {
-            txn.commit().context("commit")?;
-            commits += 1;
-            add(&mut total, txn_report);
-            committed_rows += txn_report.transitions + txn_report.memberships;
-            committed_line = source.line();
-            if !eof {
-                let msg = format!(
-                    "{file}: committed {} rows through line {committed_line} ({commits} commits so far)",
-                    total.transitions + total.memberships
-                );
-                match &pb {
-                    Some(pb) => pb.suspend(|| crate::note(&msg)),
-                    None => crate::note(&msg),
+        loop {
+            let mut in_txn = 0u64;
+            let eof = loop {
+                let room = match commit_every {
+                    Some(n) => (n - in_txn).min(BATCH_ROWS as u64) as usize,
+                    None => BATCH_ROWS,
+                };
+                let mut batch = Batch::new();
+                let eof = match source.fill(&mut batch, room.max(1), &mut on_bad) {
+                    Ok(eof) => eof,
+                    Err(e) => {
+                        // Closing the queue abandons the open transaction.
+                        drop(to_writer);
+                        if let Err(we) = writer.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
+                            return Err(we);
+                        }
+                        if let Some(pb) = &pb {
+                            pb.finish_and_clear();
+                        }
+                        return Err(explain_abandon(
+                            e,
+                            is_stdin,
+                            commits,
+                            committed_rows,
+                            committed_line,
+                        ));
+                    }
+                };
+                if !batch.is_empty() {
+                    in_txn += batch.len() as u64;
+                    if to_writer.send(ToWriter::Rows(batch)).is_err() {
+                        return Err(writer_failed(writer));
+                    }
+                }
+                if let Some(pb) = &pb {
+                    pb.set_position(source.bytes_read());
+                }
+                if eof {
+                    break true;
+                }
+                if commit_every.is_some_and(|n| in_txn >= n) {
+                    break false;
+                }
+            };
+            if in_txn > 0 {
+                let committed = match to_writer.send(ToWriter::Commit) {
+                    Ok(()) => reports.recv().ok(),
+                    Err(_) => None,
+                };
+                let Some(txn_report) = committed else {
+                    return Err(writer_failed(writer));
+                };
+                commits += 1;
+                add(&mut total, txn_report);
+                committed_rows += txn_report.transitions + txn_report.memberships;
+                committed_line = source.line();
+                if !eof {
+                    let msg = format!(
+                        "{file}: committed {} rows through line {committed_line} ({commits} commits so far)",
+                        total.transitions + total.memberships
+                    );
+                    match &pb {
+                        Some(pb) => pb.suspend(|| crate::note(&msg)),
+                        None => crate::note(&msg),
+                    }
                 }
             }
+            if eof {
+                break;
+            }
         }
-        if eof {
-            break;
-        }
-    }
+        drop(to_writer);
+        writer.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })?;
     if let Some(pb) = &pb {
         pb.finish_and_clear();
     }
@@ -1192,6 +1218,51 @@ pub fn parse_rows(kind: RowKind, format: InputFormat, bytes: &[u8]) -> anyhow::R
         }
     }
     Ok((rows, bad))
+}
+
+/// What the parsing thread sends the writer thread.
+enum ToWriter {
+    /// Rows for the open transaction (one is begun when none is open).
+    Rows(Batch),
+    /// Commit the open transaction and send its report back.
+    Commit,
+}
+
+/// The writer thread of `ingest_file`: appends batches to one transaction
+/// at a time and commits on request. When the queue closes without a
+/// `Commit`, the open transaction is dropped, which abandons it.
+fn write_batches(
+    store: &mut Store,
+    batches: std::sync::mpsc::Receiver<ToWriter>,
+    reports: std::sync::mpsc::Sender<AppendReport>,
+) -> anyhow::Result<()> {
+    'txns: loop {
+        let batch = match batches.recv() {
+            Ok(ToWriter::Rows(batch)) => batch,
+            Ok(ToWriter::Commit) => {
+                let _ = reports.send(AppendReport::default());
+                continue;
+            }
+            Err(_) => return Ok(()),
+        };
+        let mut txn = store.begin().context("begin a transaction")?;
+        let mut report = txn.append(&batch).context("store rows")?;
+        loop {
+            match batches.recv() {
+                Ok(ToWriter::Rows(batch)) => add(&mut report, txn.append(&batch).context("store rows")?),
+                Ok(ToWriter::Commit) => {
+                    txn.commit().context("commit")?;
+                    // The parsing thread waits for this report; if it is
+                    // gone, so is everything it would do with it.
+                    let _ = reports.send(report);
+                    continue 'txns;
+                }
+                // The queue closed without a commit: dropping `txn`
+                // abandons the transaction.
+                Err(_) => return Ok(()),
+            }
+        }
+    }
 }
 
 fn explain_abandon(
