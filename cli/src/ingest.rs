@@ -1093,15 +1093,14 @@ pub fn ingest_file(
                     Some(n) => (n - in_txn).min(BATCH_ROWS as u64) as usize,
                     None => BATCH_ROWS,
                 };
-                let mut batch = Batch::new();
+                let mut batch = Box::new(Batch::new());
                 let eof = match source.fill(&mut batch, room.max(1), &mut on_bad) {
                     Ok(eof) => eof,
                     Err(e) => {
                         // Closing the queue abandons the open transaction.
                         drop(to_writer);
-                        if let Err(we) = writer.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
-                            return Err(we);
-                        }
+                        // A writer error explains more than the bad row.
+                        writer.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
                         if let Some(pb) = &pb {
                             pb.finish_and_clear();
                         }
@@ -1223,7 +1222,7 @@ pub fn parse_rows(kind: RowKind, format: InputFormat, bytes: &[u8]) -> anyhow::R
 /// What the parsing thread sends the writer thread.
 enum ToWriter {
     /// Rows for the open transaction (one is begun when none is open).
-    Rows(Batch),
+    Rows(Box<Batch>),
     /// Commit the open transaction and send its report back.
     Commit,
 }
