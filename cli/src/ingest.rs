@@ -7,8 +7,12 @@
 //! drops exact duplicates) or any aggregation.
 //!
 //! Invariants and decisions (also in the README):
-//! * memory is bounded by one batch of [`BATCH_ROWS`] rows, whatever the input
-//!   size (the engine's transaction holds the rows it will store);
+//! * memory is bounded by four batches of [`BATCH_ROWS`] rows, whatever the
+//!   input size: one being parsed, two queued, one being stored (the engine's
+//!   transaction holds the rows it will store, spilling past its limit);
+//! * parsing runs on the calling thread and storing on a writer thread that
+//!   owns the store; a commit waits for the writer's report, so a commit is
+//!   acknowledged (and printed) only once the store has made it durable;
 //! * a file is one transaction: a bad row rejects the whole file and nothing
 //!   from it is stored, unless `--skip-bad-rows`; standard input is committed
 //!   every `--commit-every` rows, and the summary says how many commits it took;
