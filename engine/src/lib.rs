@@ -26,6 +26,14 @@
 //! assert_eq!(per_second, vec![(Timestamp(0), 0), (Timestamp(1_000), 0), (Timestamp(2_000), 1)]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Embedding note: sealed files are read through memory maps, and the first
+//! map installs a process-wide `SIGBUS` handler so that a file truncated by
+//! another program turns into [`Error::Corrupt`] instead of killing the
+//! process. It handles only faults inside the store's own maps and passes
+//! every other `SIGBUS` to the handler that was installed before it. Set
+//! [`Options::mmap`] to `false` to read files into memory instead (the
+//! read-only open maps always).
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
