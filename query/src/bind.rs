@@ -11,6 +11,7 @@ use rollcall_engine::Timestamp;
 
 use crate::error::{ErrorKind, QueryError};
 use crate::exec::Params;
+use crate::plan::{MAX_POINTS, Steps};
 use crate::syntax::{self, DurationExpr, DurationValue, Sign, Span, TimeBase, TimeExpr};
 
 /// The values a statement is bound with.
@@ -92,5 +93,58 @@ impl<'a> Bindings<'a> {
             .ok_or_else(out_of_range)?;
         }
         Ok(Timestamp(ms))
+    }
+
+    /// `FROM a TO b [EVERY w]`: checked and counted (a plain range is one
+    /// step as wide as the range).
+    pub(crate) fn steps(
+        &self,
+        from: &TimeExpr,
+        to: &TimeExpr,
+        every: Option<&DurationExpr>,
+    ) -> Result<Steps, QueryError> {
+        let a = self.time(from)?;
+        let b = self.time(to)?;
+        if a >= b {
+            return Err(QueryError::invalid(
+                from.span().to(to.span()),
+                format!("FROM {a} is not before TO {b}"),
+                Some("ranges are half-open, [FROM, TO): FROM must be earlier than TO".to_owned()),
+            ));
+        }
+        let span = i128::from(b.0) - i128::from(a.0);
+        let Some(every_expr) = every else {
+            return Ok(Steps {
+                from: a,
+                to: b,
+                every: i64::try_from(span).unwrap_or(i64::MAX),
+                count: 1,
+            });
+        };
+        let w = self.duration(every_expr)?;
+        if w <= 0 {
+            return Err(QueryError::invalid(
+                every_expr.span,
+                "EVERY must be longer than zero",
+                Some("write a step such as EVERY 1h or EVERY 1d".to_owned()),
+            ));
+        }
+        let count = (span + i128::from(w) - 1) / i128::from(w);
+        if count > i128::from(MAX_POINTS) {
+            return Err(QueryError::invalid(
+                from.span().to(every_expr.span),
+                format!(
+                    "FROM {a} TO {b} EVERY {} makes {count} points; the limit is {MAX_POINTS}",
+                    syntax::Duration(w)
+                ),
+                Some("widen EVERY or narrow the range".to_owned()),
+            ));
+        }
+        Ok(Steps {
+            from: a,
+            to: b,
+            every: w,
+            count: count as u64,
+        })
     }
 }

@@ -42,7 +42,7 @@ use rollcall_engine::{Snapshot, State, Timestamp, limits};
 use crate::bind::Bindings;
 use crate::error::{ErrorKind, NameKind, QueryError};
 use crate::exec::Params;
-use crate::plan::{MAX_POINTS, MAX_SERIES_ROWS};
+use crate::plan::MAX_SERIES_ROWS;
 use crate::suggest::{self, Suggester};
 use crate::syntax::{
     self, DurationExpr, Name, Scope, ScriptStatement, Span, Statement, TimeBase, TimeExpr, When,
@@ -406,50 +406,12 @@ impl Binder<'_> {
         to: &TimeExpr,
         every: Option<&DurationExpr>,
     ) -> Result<Steps, QueryError> {
-        let a = self.time(from)?;
-        let b = self.time(to)?;
-        if a >= b {
-            return Err(QueryError::invalid(
-                from.span().to(to.span()),
-                format!("FROM {} is not before TO {}", Timestamp(a), Timestamp(b)),
-                Some("ranges are half-open, [FROM, TO): FROM must be earlier than TO".to_owned()),
-            ));
-        }
-        let span = i128::from(b) - i128::from(a);
-        let Some(every_expr) = every else {
-            return Ok(Steps {
-                from: a,
-                to: b,
-                every: i64::try_from(span).unwrap_or(i64::MAX),
-                count: 1,
-            });
-        };
-        let w = self.duration(every_expr)?;
-        if w <= 0 {
-            return Err(QueryError::invalid(
-                every_expr.span,
-                "EVERY must be longer than zero",
-                Some("write a step such as EVERY 1h or EVERY 1d".to_owned()),
-            ));
-        }
-        let count = (span + i128::from(w) - 1) / i128::from(w);
-        if count > i128::from(MAX_POINTS) {
-            return Err(QueryError::invalid(
-                from.span().to(every_expr.span),
-                format!(
-                    "FROM {} TO {} EVERY {} makes {count} points; the limit is {MAX_POINTS}",
-                    Timestamp(a),
-                    Timestamp(b),
-                    syntax::Duration(w)
-                ),
-                Some("widen EVERY or narrow the range".to_owned()),
-            ));
-        }
+        let s = self.bindings().steps(from, to, every)?;
         Ok(Steps {
-            from: a,
-            to: b,
-            every: w,
-            count: count as u64,
+            from: s.from.0,
+            to: s.to.0,
+            every: s.every,
+            count: s.count,
         })
     }
 
