@@ -2,19 +2,11 @@
 //! compaction, at each size of `ROLLCALL_BENCH_INGEST_CLIENTS` (default 2 000).
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rollcall_benches::{config, ingest_fleet};
+use rollcall_benches::{config, ingest_fleet, sizes_from};
 use rollcall_engine::{Options, Store};
 
 fn sizes() -> Vec<u32> {
-    std::env::var("ROLLCALL_BENCH_INGEST_CLIENTS")
-        .ok()
-        .map(|v| {
-            v.split(',')
-                .filter_map(|s| s.trim().parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| vec![2_000])
+    sizes_from("ROLLCALL_BENCH_INGEST_CLIENTS", 2_000)
 }
 
 fn ingest(c: &mut Criterion) {

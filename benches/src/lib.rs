@@ -12,7 +12,13 @@ use rollcall_engine::{Batch, Options, Store};
 
 /// Fleet sizes (clients) to benchmark: `ROLLCALL_BENCH_CLIENTS=10000,1000000`.
 pub fn sizes() -> Vec<u32> {
-    std::env::var("ROLLCALL_BENCH_CLIENTS")
+    sizes_from("ROLLCALL_BENCH_CLIENTS", 10_000)
+}
+
+/// Comma-separated client counts from environment variable `var`, or
+/// `default` when it is unset or holds none.
+pub fn sizes_from(var: &str, default: u32) -> Vec<u32> {
+    std::env::var(var)
         .ok()
         .map(|v| {
             v.split(',')
@@ -20,7 +26,7 @@ pub fn sizes() -> Vec<u32> {
                 .collect::<Vec<u32>>()
         })
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| vec![10_000])
+        .unwrap_or_else(|| vec![default])
 }
 
 /// The fleet configuration of a benchmark size.
