@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex};
 use crate::bytes::SharedBytes;
 
 use crate::error::{Error, Result};
-use crate::model::{DeploymentId, Timestamp};
+use crate::members::{EncodedMembers, decode_member_set};
+use crate::model::{CollectionId, DeploymentId, Timestamp};
 use crate::rollup::{FailureRollup, StoredRollup};
 use crate::segment::{Column, encode_column, pack, packed_len, unpack};
 
@@ -62,7 +63,7 @@ pub(crate) struct Checkpoint {
 // chunks, their 3-bit states, then `time - times[c]` for those with a state.
 
 /// The newest checkpoint file format this build writes and reads.
-pub(crate) const CHECKPOINT_FORMAT_VERSION: u32 = 2;
+pub(crate) const CHECKPOINT_FORMAT_VERSION: u32 = 3;
 
 const MAGIC: [u8; 8] = *b"RCLLCKP\0";
 const HEADER_LEN: usize = 20;
@@ -71,6 +72,9 @@ const KIND_FULL: u8 = 0;
 const KIND_DELTA: u8 = 1;
 /// A failure rollup record (format version 2 on; see `rollup.rs`).
 const KIND_ROLLUP: u8 = 2;
+/// A membership snapshot record (format version 3 on; see `members.rs`):
+/// `deployment` holds the collection id, `clients` the client count.
+const KIND_MEMBERS: u8 = 3;
 /// Most delta records in a row before a full one (per deployment).
 const MAX_DELTA_CHAIN: usize = 7;
 /// Values per column chunk.
@@ -89,7 +93,7 @@ fn state_code(s: u8) -> u64 {
     }
 }
 
-fn encode_chunked(values: &[u64], out: &mut Vec<u8>) {
+pub(crate) fn encode_chunked(values: &[u64], out: &mut Vec<u8>) {
     for chunk in values.chunks(CHUNK) {
         encode_column(chunk, out);
     }
@@ -186,6 +190,17 @@ impl CheckpointFileWriter {
         }
     }
 
+    /// Appends one membership snapshot record.
+    pub(crate) fn push_members(&mut self, m: &EncodedMembers) {
+        self.record(
+            DeploymentId(m.collection.0),
+            m.time.0,
+            m.clients,
+            KIND_MEMBERS,
+            &m.body,
+        );
+    }
+
     fn record(&mut self, deployment: DeploymentId, time: i64, clients: u32, kind: u8, body: &[u8]) {
         let out = &mut self.out;
         let start = out.len();
@@ -236,7 +251,12 @@ fn le_i64(b: &[u8], at: usize) -> Option<i64> {
 }
 
 /// Decodes `count` values stored as column chunks at `body[*at..]`.
-fn decode_chunked(body: &[u8], at: &mut usize, count: usize, out: &mut Vec<u64>) -> Result<(), &'static str> {
+pub(crate) fn decode_chunked(
+    body: &[u8],
+    at: &mut usize,
+    count: usize,
+    out: &mut Vec<u64>,
+) -> Result<(), &'static str> {
     out.clear();
     let mut chunk = Vec::new();
     let mut left = count;
@@ -309,6 +329,9 @@ pub(crate) struct CheckpointSet {
     records: Vec<RecordMeta>,
     /// Failure rollup records (format version 2 on), in file order.
     rollups: Vec<RecordMeta>,
+    /// Membership snapshot records (format version 3 on), sorted by
+    /// `(collection, time)`; `deployment` holds the collection id.
+    members: Vec<RecordMeta>,
     version: u32,
     /// Record indexes sorted by `(deployment, time)` (file order among equals).
     by_key: Vec<usize>,
@@ -332,6 +355,8 @@ impl CheckpointSet {
     pub(crate) fn open(bytes: SharedBytes, path: PathBuf) -> Result<CheckpointSet> {
         let framing = parse_framing(bytes.as_ref().as_ref(), &path)?;
         let (records, rollups, version) = (framing.checkpoints, framing.rollups, framing.version);
+        let mut members = framing.members;
+        members.sort_by_key(|m| (m.deployment, m.time));
         let mut by_key: Vec<usize> = (0..records.len()).collect();
         by_key.sort_by_key(|&i| (records[i].deployment, records[i].time));
         Ok(CheckpointSet {
@@ -339,6 +364,7 @@ impl CheckpointSet {
             path,
             records,
             rollups,
+            members,
             version,
             by_key,
             cache: Mutex::new(Vec::new()),
@@ -473,6 +499,53 @@ impl CheckpointSet {
             .map_err(|what| Error::corrupt(&self.path, start as u64, format!("failure rollup: {what}")))
     }
 
+    /// The latest membership snapshot of `collection` with `time <= at`.
+    pub(crate) fn latest_members_at(&self, collection: CollectionId, at: Timestamp) -> Option<usize> {
+        let key = |m: &RecordMeta| (m.deployment.0, m.time);
+        let end = self.members.partition_point(|m| key(m) <= (collection.0, at));
+        let i = end.checked_sub(1)?;
+        (self.members[i].deployment.0 == collection.0).then_some(i)
+    }
+
+    /// Membership snapshot `i` (crc-checked): its time, and the member bitmap
+    /// resized to `clients.div_ceil(64)` words. A snapshot over more clients
+    /// than `clients` is damage (client ids are never reused or dropped).
+    pub(crate) fn members(&self, i: usize, clients: usize) -> Result<(Timestamp, Vec<u64>)> {
+        let meta = self.members.get(i).ok_or_else(|| {
+            Error::corrupt(&self.path, 0, format!("membership snapshot {i} does not exist"))
+        })?;
+        let bytes: &[u8] = self.bytes.as_ref().as_ref();
+        let record = bytes
+            .get(meta.start..meta.body_end)
+            .ok_or_else(|| self.bad(meta, "membership snapshot past the end of the file"))?;
+        if le_u32(bytes, meta.body_end) != Some(crc32fast::hash(record)) {
+            return Err(self.bad(meta, "membership snapshot checksum mismatch"));
+        }
+        if meta.clients > clients {
+            return Err(self.bad(meta, "membership snapshot over more clients than the store has"));
+        }
+        let body = record.get(RECORD_HEADER_LEN..).unwrap_or_default();
+        let mut words = decode_member_set(body, meta.clients)
+            .map_err(|what| self.bad(meta, &format!("membership snapshot: {what}")))?;
+        if crate::bytes::changed_underneath(bytes) {
+            return Err(self.bad(
+                meta,
+                "the file was truncated by another program while it was read",
+            ));
+        }
+        words.resize(clients.div_ceil(64), 0);
+        Ok((meta.time, words))
+    }
+
+    /// Collection, time and client count of every membership snapshot, in
+    /// the order [`CheckpointSet::members`] numbers them (for `check`).
+    pub(crate) fn member_snapshots(&self) -> Vec<(CollectionId, Timestamp, usize)> {
+        self.members
+            .iter()
+            .map(|m| (CollectionId(m.deployment.0), m.time, m.clients))
+            .collect()
+    }
+
     fn meta(&self, k: usize) -> Result<&RecordMeta> {
         self.records
             .get(k)
@@ -497,7 +570,12 @@ fn parse_framing(bytes: &[u8], path: &Path) -> Result<Framing> {
     match walk_framing(bytes, path, &mut walked) {
         Ok(()) => Ok(walked),
         Err(e) => {
-            let mut all: Vec<&RecordMeta> = walked.checkpoints.iter().chain(&walked.rollups).collect();
+            let mut all: Vec<&RecordMeta> = walked
+                .checkpoints
+                .iter()
+                .chain(&walked.rollups)
+                .chain(&walked.members)
+                .collect();
             all.sort_by_key(|m| m.start);
             for (k, meta) in all.into_iter().enumerate() {
                 let record = bytes.get(meta.start..meta.body_end).unwrap_or_default();
@@ -520,6 +598,7 @@ struct Framing {
     version: u32,
     checkpoints: Vec<RecordMeta>,
     rollups: Vec<RecordMeta>,
+    members: Vec<RecordMeta>,
 }
 
 fn walk_framing(bytes: &[u8], path: &Path, out: &mut Framing) -> Result<()> {
@@ -572,7 +651,13 @@ fn walk_framing(bytes: &[u8], path: &Path, out: &mut Framing) -> Result<()> {
         let time = Timestamp(le_i64(head, 4).ok_or_else(|| bad("header cut short"))?);
         let clients = le_u32(head, 12).ok_or_else(|| bad("header cut short"))? as usize;
         let kind = head[16];
-        if kind != KIND_FULL && kind != KIND_DELTA && !(kind == KIND_ROLLUP && version >= 2) {
+        let known = match kind {
+            KIND_FULL | KIND_DELTA => true,
+            KIND_ROLLUP => version >= 2,
+            KIND_MEMBERS => version >= 3,
+            _ => false,
+        };
+        if !known {
             return Err(bad("unknown record kind"));
         }
         if head[17..20] != [0, 0, 0] {
@@ -589,6 +674,10 @@ fn walk_framing(bytes: &[u8], path: &Path, out: &mut Framing) -> Result<()> {
         };
         if kind == KIND_ROLLUP {
             out.rollups.push(meta);
+            continue;
+        }
+        if kind == KIND_MEMBERS {
+            out.members.push(meta);
             continue;
         }
         meta.prev = last.get(&deployment).copied();
@@ -893,10 +982,10 @@ mod tests {
         assert!(matches!(
             decode_checkpoints(&bytes, Path::new("x")),
             Err(Error::UnsupportedVersion {
-                found: 3,
-                supported: 2,
+                found,
+                supported: CHECKPOINT_FORMAT_VERSION,
                 ..
-            })
+            }) if found == CHECKPOINT_FORMAT_VERSION + 1
         ));
     }
 

@@ -198,6 +198,9 @@ pub fn checkpoints(bytes: &[u8]) {
             crate::checkpoint::CheckpointSet::open(crate::bytes::owned(b.to_vec()), "fuzz.ckpt".into())
         {
             let _ = set.rollup();
+            for (i, (_, _, clients)) in set.member_snapshots().into_iter().enumerate() {
+                let _ = set.members(i, clients.min(1 << 16));
+            }
         }
     });
 }

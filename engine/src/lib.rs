@@ -48,6 +48,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod manifest;
+mod members;
 mod model;
 mod rollup;
 mod run;

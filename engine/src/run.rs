@@ -15,6 +15,20 @@ use crate::model::{
 
 /// Callback receiving consecutive chunks of transitions.
 pub(crate) type TransitionSink<'a> = dyn FnMut(&[TransitionRow]) -> Result<()> + 'a;
+/// Callback receiving consecutive chunks of transitions as columns.
+pub(crate) type StateSink<'a> = dyn FnMut(StateColumns<'_>) -> Result<()> + 'a;
+
+/// A chunk of transitions in `(time, seq)` order as the columns an as-of
+/// replay needs (all of one length; values as stored, ids and the state's
+/// index widened to `u64`, the state index below 6).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StateColumns<'a> {
+    pub time: &'a [u64],
+    pub client: &'a [u64],
+    pub deployment: &'a [u64],
+    pub state: &'a [u64],
+}
+
 /// Callback receiving consecutive chunks of membership changes.
 pub(crate) type MembershipSink<'a> = dyn FnMut(&[MembershipRow]) -> Result<()> + 'a;
 
@@ -29,6 +43,29 @@ pub(crate) trait Run: Send + Sync + Debug {
     /// Visits transitions with `lo <= time <= hi` in `(time, seq)` order.
     /// Returns the number of rows decoded.
     fn scan_transitions(&self, lo: Timestamp, hi: Timestamp, sink: &mut TransitionSink<'_>) -> Result<u64>;
+    /// Visits transitions with `lo <= time <= hi` in `(time, seq)` order as
+    /// [`StateColumns`] (a segment decodes only those columns). Returns
+    /// the number of rows decoded.
+    fn scan_states(&self, lo: Timestamp, hi: Timestamp, sink: &mut StateSink<'_>) -> Result<u64> {
+        let mut cols: [Vec<u64>; 4] = Default::default();
+        self.scan_transitions(lo, hi, &mut |rows| {
+            for c in cols.iter_mut() {
+                c.clear();
+            }
+            for r in rows {
+                cols[0].push(r.time.0 as u64);
+                cols[1].push(u64::from(r.client.0));
+                cols[2].push(u64::from(r.deployment.0));
+                cols[3].push(r.state as u64);
+            }
+            sink(StateColumns {
+                time: &cols[0],
+                client: &cols[1],
+                deployment: &cols[2],
+                state: &cols[3],
+            })
+        })
+    }
     /// Visits `Failed` transitions with `lo <= time <= hi` in `(time, seq)` order.
     fn scan_failures(&self, lo: Timestamp, hi: Timestamp, sink: &mut TransitionSink<'_>) -> Result<u64> {
         self.scan_transitions(lo, hi, &mut |rows| {
@@ -48,6 +85,26 @@ pub(crate) trait Run: Send + Sync + Debug {
         hi: Timestamp,
         sink: &mut MembershipSink<'_>,
     ) -> Result<u64>;
+    /// Visits the membership changes of `collection` with `lo <= time <= hi`,
+    /// in `(time, seq)` order (a segment starts at the first block that can
+    /// hold them).
+    fn scan_collection_changes(
+        &self,
+        collection: CollectionId,
+        lo: Timestamp,
+        hi: Timestamp,
+        sink: &mut MembershipSink<'_>,
+    ) -> Result<u64> {
+        self.scan_memberships(Some(collection), hi, &mut |rows| {
+            let start = rows.partition_point(|r| r.time < lo);
+            let picked: Vec<MembershipRow> = rows[start..]
+                .iter()
+                .filter(|r| r.collection == collection && r.time >= lo && r.time <= hi)
+                .copied()
+                .collect();
+            if picked.is_empty() { Ok(()) } else { sink(&picked) }
+        })
+    }
     /// True when an exact duplicate of `key` is stored in this run.
     fn contains_transition(&self, key: &TransitionKey) -> Result<bool> {
         let mut found = false;

@@ -18,12 +18,13 @@ use rayon::prelude::*;
 use crate::checkpoint::{Checkpoint, CheckpointSet, NO_STATE};
 use crate::dict::DictView;
 use crate::error::{Error, Result};
+use crate::members::apply_change;
 use crate::model::{
     Change, ClientId, CollectionId, DeploymentId, ErrorCode, MembershipRow, State, StateCounts, Timestamp,
     TransitionRow,
 };
 use crate::rollup::{BaseCache, FailureRollup, HOUR_MS};
-use crate::run::Run;
+use crate::run::{Run, StateColumns};
 
 /// Most points a series or buckets a histogram may have.
 pub const MAX_POINTS: u64 = 1_000_000;
@@ -34,6 +35,7 @@ struct Probe {
     runs_read: AtomicU64,
     rows_scanned: AtomicU64,
     checkpoints_used: AtomicU64,
+    member_snapshots_used: AtomicU64,
 }
 
 /// What queries on a snapshot handle have done so far.
@@ -45,6 +47,8 @@ pub struct ProbeReport {
     pub rows_scanned: u64,
     /// Checkpoints used as starting points.
     pub checkpoints_used: u64,
+    /// Membership snapshots used as starting points.
+    pub member_snapshots_used: u64,
 }
 
 /// One row of `CLIENTS`.
@@ -160,6 +164,12 @@ impl Runs {
 }
 
 /// Per-client latest transition as of some time, for one deployment.
+///
+/// Invariant: `state` holds every client; `time` is either empty (the query
+/// needs no times and no delta run has transitions) or holds every client;
+/// `seq` is empty until the first delta row is applied, then holds every
+/// client, 0 for a state that came from the base (every delta seq is
+/// greater than every base seq).
 struct AsOf {
     state: Vec<u8>,
     time: Vec<i64>,
@@ -167,30 +177,85 @@ struct AsOf {
 }
 
 impl AsOf {
-    fn empty(n: usize) -> AsOf {
+    /// The state at a checkpoint (or of no transitions at all), over `n`
+    /// clients; with per-client times when `with_time`.
+    fn start(cp: Option<&Checkpoint>, n: usize, with_time: bool) -> AsOf {
+        let (states, times) = cp.map_or((&[][..], &[][..]), |cp| (&cp.states[..], &cp.times[..]));
+        let k = n.min(states.len()).min(times.len());
+        let mut state = Vec::with_capacity(n);
+        state.extend_from_slice(&states[..k]);
+        state.resize(n, NO_STATE);
+        let time = if with_time {
+            let mut time = Vec::with_capacity(n);
+            time.extend_from_slice(&times[..k]);
+            time.resize(n, i64::MIN);
+            time
+        } else {
+            Vec::new()
+        };
         AsOf {
-            state: vec![NO_STATE; n],
-            time: vec![i64::MIN; n],
-            seq: vec![0; n],
+            state,
+            time,
+            seq: Vec::new(),
         }
     }
 
-    fn from_checkpoint(cp: &Checkpoint, n: usize) -> AsOf {
-        let mut s = AsOf::empty(n);
-        let k = n.min(cp.states.len()).min(cp.times.len());
-        s.state[..k].copy_from_slice(&cp.states[..k]);
-        s.time[..k].copy_from_slice(&cp.times[..k]);
-        s
+    /// Applies base rows that follow, in `(time, seq)` order, every row
+    /// applied so far (base rows are replayed in order, and a base row after
+    /// the window already applied is later than any delta row applied to
+    /// it): each one simply replaces its client's state.
+    #[inline]
+    fn apply_base_columns(&mut self, deployment: DeploymentId, cols: StateColumns<'_>) {
+        let n = self.state.len();
+        let d = u64::from(deployment.0);
+        let rows = cols
+            .client
+            .iter()
+            .zip(cols.deployment)
+            .zip(cols.state)
+            .zip(cols.time);
+        match (self.time.is_empty(), self.seq.is_empty()) {
+            (true, true) => {
+                for (((&c, &dep), &s), _) in rows {
+                    if dep == d && (c as usize) < n {
+                        self.state[c as usize] = s as u8;
+                    }
+                }
+            }
+            _ => {
+                let (with_time, with_seq) = (!self.time.is_empty(), !self.seq.is_empty());
+                for (((&c, &dep), &s), &t) in rows {
+                    let c = c as usize;
+                    if dep != d || c >= n {
+                        continue;
+                    }
+                    self.state[c] = s as u8;
+                    if with_time {
+                        self.time[c] = t as i64;
+                    }
+                    if with_seq {
+                        self.seq[c] = 0;
+                    }
+                }
+            }
+        }
     }
 
+    /// Applies delta rows, which may come in any time order against what
+    /// was applied: a row wins when its `(time, seq)` is greater. Needs
+    /// times (`Snapshot::as_of` keeps them when a delta run has rows).
     #[inline]
-    fn apply(&mut self, deployment: DeploymentId, rows: &[TransitionRow]) {
+    fn apply_delta(&mut self, deployment: DeploymentId, rows: &[TransitionRow]) {
+        let n = self.state.len();
+        if self.time.len() != n {
+            self.time.resize(n, i64::MIN);
+        }
+        if self.seq.len() != n {
+            self.seq = vec![0; n];
+        }
         for r in rows {
-            if r.deployment != deployment {
-                continue;
-            }
             let c = r.client.0 as usize;
-            if c >= self.state.len() {
+            if r.deployment != deployment || c >= n {
                 continue;
             }
             if (r.time.0, r.seq.0) > (self.time[c], self.seq[c]) || self.state[c] == NO_STATE {
@@ -201,13 +266,13 @@ impl AsOf {
         }
     }
 
-    /// The state a client counts as at `at`.
+    /// The state a client counts as at `at` (`stale_before` needs times).
     #[inline]
     fn effective(&self, c: usize, stale_before: Option<i64>) -> State {
         match self.state[c] {
             NO_STATE => State::NotStarted,
             s => {
-                if stale_before.is_some_and(|limit| self.time[c] < limit) {
+                if stale_before.is_some_and(|limit| self.time.get(c).is_some_and(|&t| t < limit)) {
                     State::Unknown
                 } else {
                     State::from_index(s).unwrap_or(State::Unknown)
@@ -331,6 +396,7 @@ impl Snapshot {
             runs_read: self.probe.runs_read.load(Ordering::Relaxed),
             rows_scanned: self.probe.rows_scanned.load(Ordering::Relaxed),
             checkpoints_used: self.probe.checkpoints_used.load(Ordering::Relaxed),
+            member_snapshots_used: self.probe.member_snapshots_used.load(Ordering::Relaxed),
         }
     }
 
@@ -454,7 +520,11 @@ impl Snapshot {
 
     // ----- building blocks ---------------------------------------------------
 
-    fn as_of(&self, deployment: DeploymentId, at: Timestamp) -> Result<AsOf> {
+    /// Every client's state as of `at`: the latest checkpoint at or before
+    /// `at`, then base rows after it, then delta rows. Per-client times are
+    /// kept when `with_time` (stale limits, `since`) and whenever a delta
+    /// run has transitions (delta rows are ordered against them).
+    fn as_of(&self, deployment: DeploymentId, at: Timestamp, with_time: bool) -> Result<AsOf> {
         let n = self.parts.clients.len();
         let cp = match &self.parts.checkpoints {
             Some(set) => set
@@ -463,18 +533,16 @@ impl Snapshot {
                 .transpose()?,
             None => None,
         };
-        let mut st = match &cp {
-            Some(cp) => {
-                self.probe.checkpoints_used.fetch_add(1, Ordering::Relaxed);
-                AsOf::from_checkpoint(cp, n)
-            }
-            None => AsOf::empty(n),
-        };
+        if cp.is_some() {
+            self.probe.checkpoints_used.fetch_add(1, Ordering::Relaxed);
+        }
+        let with_time = with_time || self.parts.delta.iter().any(|r| r.transition_count() > 0);
+        let mut st = AsOf::start(cp.as_deref(), n, with_time);
         let base_lo = cp.as_ref().map_or(Timestamp::MIN, |cp| cp.time.saturating_add(1));
         if cp.as_ref().is_none_or(|cp| cp.time < Timestamp::MAX) {
-            self.apply_runs(&mut st, deployment, &self.parts.base, base_lo, at)?;
+            self.apply_runs(&mut st, deployment, &self.parts.base, true, base_lo, at)?;
         }
-        self.apply_runs(&mut st, deployment, &self.parts.delta, Timestamp::MIN, at)?;
+        self.apply_runs(&mut st, deployment, &self.parts.delta, false, Timestamp::MIN, at)?;
         Ok(st)
     }
 
@@ -485,15 +553,18 @@ impl Snapshot {
             return Ok(());
         }
         let lo = from.saturating_add(1);
-        self.apply_runs(st, deployment, &self.parts.base, lo, to)?;
-        self.apply_runs(st, deployment, &self.parts.delta, lo, to)
+        self.apply_runs(st, deployment, &self.parts.base, true, lo, to)?;
+        self.apply_runs(st, deployment, &self.parts.delta, false, lo, to)
     }
 
+    /// Applies the transitions of `runs` with `lo <= time <= hi`; `base`
+    /// says they are base runs (see [`AsOf::apply_base`]).
     fn apply_runs(
         &self,
         st: &mut AsOf,
         deployment: DeploymentId,
         runs: &[Arc<dyn Run>],
+        base: bool,
         lo: Timestamp,
         hi: Timestamp,
     ) -> Result<()> {
@@ -504,11 +575,19 @@ impl Snapshot {
             if !overlaps(run.as_ref(), lo, hi) {
                 continue;
             }
-            let rows = run.scan_transitions(lo, hi, &mut |rows| {
-                self.check_cancel()?;
-                st.apply(deployment, rows);
-                Ok(())
-            })?;
+            let rows = if base {
+                run.scan_states(lo, hi, &mut |cols| {
+                    self.check_cancel()?;
+                    st.apply_base_columns(deployment, cols);
+                    Ok(())
+                })?
+            } else {
+                run.scan_transitions(lo, hi, &mut |rows| {
+                    self.check_cancel()?;
+                    st.apply_delta(deployment, rows);
+                    Ok(())
+                })?
+            };
             self.count_scan(rows);
         }
         Ok(())
@@ -534,7 +613,51 @@ impl Snapshot {
         Ok(log)
     }
 
+    /// Members of `collection` at `at` from the latest membership snapshot
+    /// at or before `at` plus the base changes after it; `None` when there
+    /// is no such snapshot or a delta run holds membership changes (which
+    /// the snapshots do not cover).
+    fn members_from_snapshot(&self, collection: CollectionId, at: Timestamp) -> Result<Option<ClientSet>> {
+        let Some(set) = &self.parts.checkpoints else {
+            return Ok(None);
+        };
+        if self.parts.delta.iter().any(|r| r.membership_count() > 0) {
+            return Ok(None);
+        }
+        let Some(i) = set.latest_members_at(collection, at) else {
+            return Ok(None);
+        };
+        self.probe.member_snapshots_used.fetch_add(1, Ordering::Relaxed);
+        let (time, words) = set.members(i, self.parts.clients.len())?;
+        let mut members = ClientSet { words };
+        if time < at {
+            let mut after: Vec<MembershipRow> = Vec::new();
+            let mut runs_with_rows = 0;
+            for run in self.parts.base.iter().filter(|r| r.membership_count() > 0) {
+                let before = after.len();
+                let rows =
+                    run.scan_collection_changes(collection, time.saturating_add(1), at, &mut |rows| {
+                        self.check_cancel()?;
+                        after.extend_from_slice(rows);
+                        Ok(())
+                    })?;
+                self.count_scan(rows);
+                runs_with_rows += usize::from(after.len() > before);
+            }
+            if runs_with_rows > 1 {
+                after.sort_unstable_by_key(|r| (r.time, r.seq));
+            }
+            for r in &after {
+                apply_change(&mut members.words, r);
+            }
+        }
+        Ok(Some(members))
+    }
+
     fn members_at(&self, collection: CollectionId, at: Timestamp) -> Result<ClientSet> {
+        if let Some(set) = self.members_from_snapshot(collection, at)? {
+            return Ok(set);
+        }
         let n = self.parts.clients.len();
         let mut set = ClientSet::new(n);
         // The common case (a compacted store: every membership change in one
@@ -633,8 +756,22 @@ impl Snapshot {
         at: Timestamp,
         stale_after_ms: Option<i64>,
     ) -> Result<StateCounts> {
-        let st = self.as_of(deployment, at)?;
-        let set = self.population(&st, collection, at)?;
+        let with_time = stale_after_ms.is_some();
+        let (st, set) = match collection {
+            // Independent halves: run them side by side.
+            Some(c) => {
+                let (st, set) = rayon::join(
+                    || self.as_of(deployment, at, with_time),
+                    || self.members_at(c, at),
+                );
+                (st?, set?)
+            }
+            None => {
+                let st = self.as_of(deployment, at, with_time)?;
+                let set = self.population(&st, None, at)?;
+                (st, set)
+            }
+        };
         Ok(Self::counts(&st, &set, at, stale_after_ms))
     }
 
@@ -664,7 +801,7 @@ impl Snapshot {
                     return Ok(out);
                 }
                 let mut at = point(k0);
-                let mut st = self.as_of(deployment, at)?;
+                let mut st = self.as_of(deployment, at, stale_after_ms.is_some())?;
                 let log = match collection {
                     Some(c) => self.membership_log(c, point(k1 - 1))?,
                     None => Vec::new(),
@@ -707,7 +844,7 @@ impl Snapshot {
         at: Timestamp,
         stale_after_ms: Option<i64>,
     ) -> Result<Vec<(String, StateCounts)>> {
-        let st = self.as_of(deployment, at)?;
+        let st = self.as_of(deployment, at, stale_after_ms.is_some())?;
         let names = self.parts.collections.all_names();
         let mut rows: Vec<(String, StateCounts)> = names
             .into_par_iter()
@@ -967,8 +1104,17 @@ impl Snapshot {
         states: Option<&[State]>,
         limit: Option<usize>,
     ) -> Result<Vec<ClientStateRow>> {
-        let st = self.as_of(deployment, at)?;
-        let set = self.population(&st, collection, at)?;
+        let (st, set) = match collection {
+            Some(c) => {
+                let (st, set) = rayon::join(|| self.as_of(deployment, at, true), || self.members_at(c, at));
+                (st?, set?)
+            }
+            None => {
+                let st = self.as_of(deployment, at, true)?;
+                let set = self.population(&st, None, at)?;
+                (st, set)
+            }
+        };
         let mut picked: Vec<(u32, State, Option<Timestamp>)> = set
             .iter()
             .filter(|&c| c < st.state.len())

@@ -59,6 +59,11 @@ pub struct Options {
     /// query replays at most about this many base rows after its checkpoint.
     /// Compaction cuts base segments every four intervals.
     pub checkpoint_interval_rows: usize,
+    /// Membership changes of one collection between two membership
+    /// snapshots (cut by compaction, stored with the checkpoints): reading
+    /// a collection's members at a time replays at most about this many of
+    /// its base changes.
+    pub membership_snapshot_rows: usize,
     /// Flush automatically when the memtable is full (checked when a
     /// transaction begins).
     pub auto_flush: bool,
@@ -76,6 +81,7 @@ impl Default for Options {
         Options {
             memtable_max_rows: 1 << 20,
             checkpoint_interval_rows: 1 << 19,
+            membership_snapshot_rows: 1 << 17,
             auto_flush: true,
             txn_spill_rows: 1 << 20,
             mmap: true,

@@ -83,6 +83,7 @@ fn compaction_rewrites_only_the_base_suffix_late_data_touches() {
     // Base segments of 100 rows (four checkpoint intervals).
     let opts = Options {
         checkpoint_interval_rows: 25,
+        membership_snapshot_rows: 5,
         ..small_options()
     };
     let mut store = Store::create_on(&disk, opts.clone()).unwrap();

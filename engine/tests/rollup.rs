@@ -134,6 +134,7 @@ proptest! {
         let opts = Options {
             memtable_max_rows: 16,
             checkpoint_interval_rows: 8,
+            membership_snapshot_rows: 3,
             ..Options::default()
         };
         let mut store = Store::create(dir.path(), opts).unwrap();

@@ -553,6 +553,7 @@ fn explain(snap: &Snapshot, plan: &Plan, statement: &Statement) -> Result<Table,
     rows.push(("runs_read", Value::Count(probe.runs_read)));
     rows.push(("rows_scanned", Value::Count(probe.rows_scanned)));
     rows.push(("checkpoints_used", Value::Count(probe.checkpoints_used)));
+    rows.push(("member_snapshots_used", Value::Count(probe.member_snapshots_used)));
     rows.push((
         "elapsed_us",
         Value::Count(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)),

@@ -23,11 +23,12 @@ use rollcall_query::{
 
 /// Rows of name/value tables whose values depend on timing or on the
 /// engine's storage layout, not on the data.
-const VARYING: [&str; 7] = [
+const VARYING: [&str; 8] = [
     "elapsed_us",
     "runs_read",
     "rows_scanned",
     "checkpoints_used",
+    "member_snapshots_used",
     "bytes_on_disk",
     "segments",
     "memtable_rows",

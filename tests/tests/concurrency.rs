@@ -126,6 +126,7 @@ fn readers_see_whole_transactions_while_the_writer_flushes_and_compacts() {
     let opts = Options {
         memtable_max_rows: 700,
         checkpoint_interval_rows: 1_500,
+        membership_snapshot_rows: 300,
         txn_spill_rows: 3 * K as usize,
         ..Options::default()
     };

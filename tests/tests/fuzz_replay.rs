@@ -155,6 +155,7 @@ fn write_seed_corpus() {
     let db = tmp.path().join("db");
     let opts = Options {
         checkpoint_interval_rows: 12,
+        membership_snapshot_rows: 4,
         ..Options::default()
     };
     let mut store = Store::create(&db, opts).expect("create");

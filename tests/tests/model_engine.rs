@@ -100,6 +100,7 @@ fn options() -> Options {
     Options {
         memtable_max_rows: 7,
         checkpoint_interval_rows: 3,
+        membership_snapshot_rows: 2,
         ..Options::default()
     }
 }

@@ -30,7 +30,7 @@ use crate::model::{
     Change, ClientId, CollectionId, DeploymentId, ErrorCode, MembershipKey, MembershipRow, Seq, State,
     Timestamp, TransitionKey, TransitionRow,
 };
-use crate::run::{MembershipSink, Run, TransitionSink};
+use crate::run::{MembershipSink, Run, StateColumns, StateSink, TransitionSink};
 
 /// The three block sections, in file order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -381,6 +381,110 @@ impl SegmentReader {
         self.check_unchanged(m.offset)
     }
 
+    /// Decodes the time, client, deployment and state columns of transition
+    /// block `i` into `values[0]`, `values[2]`, `values[3]`, `values[4]` (an
+    /// as-of replay needs no more). The block's crc is checked as always;
+    /// of the row checks [`Self::decode_transitions`] makes, the ones on
+    /// these columns are made (state range, time order and bounds).
+    fn decode_state_columns(&self, i: usize, values: &mut Values) -> Result<()> {
+        let section = Section::Transitions;
+        let bytes = self.block_bytes(section, i)?;
+        let Some(m) = self.blocks(section).get(i) else {
+            return Err(self.corrupt(0, "block index out of range"));
+        };
+        let n = m.rows as usize;
+        let bad_block = |what: &str| self.corrupt(m.offset, format!("{} block {i}: {what}", section.name()));
+        let mut at = 0usize;
+        let mut next = || -> Result<Column<'_>> {
+            let rest = bytes.get(at..).unwrap_or_default();
+            let (col, used) = Column::parse(rest, n).map_err(|e| bad_block(e.0))?;
+            at += used;
+            Ok(col)
+        };
+        let cols: [Column<'_>; TRANSITION_COLUMNS] = [next()?, next()?, next()?, next()?, next()?, next()?];
+        if at != bytes.len() {
+            return Err(bad_block("bytes left after the last column"));
+        }
+        for k in [0, 2, 3, 4] {
+            cols[k].decode(&mut values[k]);
+        }
+        let (t, st) = (&values[0], &values[4]);
+        let bad_state = st.iter().fold(false, |b, &v| b | (v >= State::ALL.len() as u64));
+        let ordered = t.windows(2).all(|w| (w[0] as i64) <= (w[1] as i64));
+        let bounds = t.first().map(|&v| v as i64) == Some(m.first_time)
+            && t.last().map(|&v| v as i64) == Some(m.last_time);
+        if bad_state || !ordered || !bounds {
+            return Err(bad_block(
+                "state index out of range, or times out of order or disagreeing with the block index",
+            ));
+        }
+        self.check_unchanged(m.offset)
+    }
+
+    /// [`Run::scan_states`]: like [`Self::scan_section`] over transitions,
+    /// decoding only the replay's columns.
+    fn scan_state_columns(&self, lo: Timestamp, hi: Timestamp, sink: &mut StateSink<'_>) -> Result<u64> {
+        if lo > hi {
+            return Ok(0);
+        }
+        let blocks = self.blocks(Section::Transitions);
+        let start = blocks.partition_point(|m| m.last_time < lo.0);
+        let end = blocks.partition_point(|m| m.first_time <= hi.0).max(start);
+        let deliver = |m: &BlockMeta, v: &Values, sink: &mut StateSink<'_>| -> Result<u64> {
+            let t = &v[0];
+            let a = if m.first_time >= lo.0 {
+                0
+            } else {
+                t.partition_point(|&x| (x as i64) < lo.0)
+            };
+            let b = if m.last_time <= hi.0 {
+                t.len()
+            } else {
+                t.partition_point(|&x| (x as i64) <= hi.0)
+            };
+            if a >= b {
+                return Ok(0);
+            }
+            sink(StateColumns {
+                time: &v[0][a..b],
+                client: &v[2][a..b],
+                deployment: &v[3][a..b],
+                state: &v[4][a..b],
+            })?;
+            Ok((b - a) as u64)
+        };
+        let mut n = 0u64;
+        if end - start <= 2 {
+            let mut values = Values::default();
+            for (i, m) in blocks.iter().enumerate().take(end).skip(start) {
+                self.decode_state_columns(i, &mut values)?;
+                n += deliver(m, &values, sink)?;
+            }
+            return Ok(n);
+        }
+        // Long scans decode a window of blocks in parallel, then hand them to
+        // the sink in order; the buffers are reused from window to window.
+        let window = (2 * rayon::current_num_threads()).clamp(2, 16);
+        let mut bufs: Vec<Values> = (0..window.min(end - start)).map(|_| Default::default()).collect();
+        let mut i = start;
+        while i < end {
+            let j = (i + window).min(end);
+            let decoded: Vec<Result<()>> = bufs[..j - i]
+                .par_iter_mut()
+                .enumerate()
+                .map(|(k, values)| self.decode_state_columns(i + k, values))
+                .collect();
+            for (k, result) in decoded.into_iter().enumerate() {
+                result?;
+                if let (Some(m), Some(values)) = (blocks.get(i + k), bufs.get(k)) {
+                    n += deliver(m, values, sink)?;
+                }
+            }
+            i = j;
+        }
+        Ok(n)
+    }
+
     /// Decodes membership block `i` into `rows`.
     fn decode_memberships(&self, i: usize, values: &mut Values, rows: &mut Vec<MembershipRow>) -> Result<()> {
         let bytes = self.block_bytes(Section::Memberships, i)?;
@@ -526,6 +630,61 @@ impl SegmentReader {
         Some((d.first_row, d.first_row + d.rows))
     }
 
+    /// Visits the changes of collection `c` with `lo <= time <= hi`, starting
+    /// at the first membership block that can hold one.
+    fn scan_collection(
+        &self,
+        c: CollectionId,
+        lo: Timestamp,
+        hi: Timestamp,
+        s: &mut Scratch,
+        sink: &mut MembershipSink<'_>,
+    ) -> Result<u64> {
+        let Some((first, end)) = self.collection_rows(c) else {
+            return Ok(0);
+        };
+        let mut n = 0u64;
+        let mut block = self.block_of_row(first);
+        if lo > Timestamp::MIN {
+            let past = self
+                .membership_blocks
+                .partition_point(|m| (m.last_key, m.last_time) < (c.0, lo.0));
+            block = block.max(past);
+        }
+        let mut row = first.max(self.membership_starts.get(block).copied().unwrap_or(end));
+        while row < end {
+            let start = self.membership_starts.get(block).copied().unwrap_or(u64::MAX);
+            let Some(meta) = self.membership_blocks.get(block) else {
+                return Err(self.corrupt(
+                    self.footer_offset(),
+                    "collection directory points past the last membership block",
+                ));
+            };
+            self.decode_memberships(block, &mut s.values, &mut s.memberships)?;
+            let a = (row.saturating_sub(start)) as usize;
+            let b = ((end - start) as usize).min(s.memberships.len());
+            let slice = s.memberships.get(a..b).unwrap_or_default();
+            if slice.iter().any(|r| r.collection != c) {
+                return Err(self.corrupt(
+                    meta.offset,
+                    format!("membership block {block} disagrees with the collection directory"),
+                ));
+            }
+            let from = slice.partition_point(|r| r.time < lo);
+            let k = slice.partition_point(|r| r.time <= hi);
+            if k > from {
+                sink(&slice[from..k])?;
+                n += (k - from) as u64;
+            }
+            if k < slice.len() {
+                break;
+            }
+            row = start + s.memberships.len() as u64;
+            block += 1;
+        }
+        Ok(n)
+    }
+
     fn block_of_row(&self, row: u64) -> usize {
         self.membership_starts
             .partition_point(|&s| s <= row)
@@ -594,6 +753,10 @@ impl Run for SegmentReader {
         self.scan_section(Section::Failures, lo, hi, sink)
     }
 
+    fn scan_states(&self, lo: Timestamp, hi: Timestamp, sink: &mut StateSink<'_>) -> Result<u64> {
+        self.scan_state_columns(lo, hi, sink)
+    }
+
     fn scan_memberships(
         &self,
         collection: Option<CollectionId>,
@@ -613,41 +776,17 @@ impl Run for SegmentReader {
             }
             return Ok(n);
         };
-        let Some((first, end)) = self.collection_rows(c) else {
-            return Ok(0);
-        };
-        let mut row = first;
-        let mut block = self.block_of_row(first);
-        while row < end {
-            let start = self.membership_starts.get(block).copied().unwrap_or(u64::MAX);
-            let Some(meta) = self.membership_blocks.get(block) else {
-                return Err(self.corrupt(
-                    self.footer_offset(),
-                    "collection directory points past the last membership block",
-                ));
-            };
-            self.decode_memberships(block, &mut s.values, &mut s.memberships)?;
-            let a = (row - start) as usize;
-            let b = ((end - start) as usize).min(s.memberships.len());
-            let slice = s.memberships.get(a..b).unwrap_or_default();
-            if slice.iter().any(|r| r.collection != c) {
-                return Err(self.corrupt(
-                    meta.offset,
-                    format!("membership block {block} disagrees with the collection directory"),
-                ));
-            }
-            let k = slice.partition_point(|r| r.time <= hi);
-            if k > 0 {
-                sink(&slice[..k])?;
-                n += k as u64;
-            }
-            if k < slice.len() {
-                break;
-            }
-            row = start + s.memberships.len() as u64;
-            block += 1;
-        }
-        Ok(n)
+        self.scan_collection(c, Timestamp::MIN, hi, &mut s, sink)
+    }
+
+    fn scan_collection_changes(
+        &self,
+        collection: CollectionId,
+        lo: Timestamp,
+        hi: Timestamp,
+        sink: &mut MembershipSink<'_>,
+    ) -> Result<u64> {
+        self.scan_collection(collection, lo, hi, &mut Scratch::default(), sink)
     }
 
     fn contains_transition(&self, key: &TransitionKey) -> Result<bool> {

@@ -749,32 +749,63 @@ fn committed_checkpoint_files_still_read() {
     assert_eq!(decode_checkpoints(&v1, &path).expect("decode v1"), cps);
     let set = CheckpointSet::open(crate::bytes::owned(v1), path).expect("open v1");
     assert!(set.rollup().expect("v1 rollup").is_none());
-    // Version 2: the checkpoints, then the failure rollup. The writer's
-    // output is pinned: a change must come with a new format version (or
-    // ROLLCALL_UPDATE_FORMAT_FILES=1 when the change is deliberate and
-    // readers of the committed file still agree).
+    // Version 2: the checkpoints, then the failure rollup; no membership
+    // snapshots.
     let collections = members
         .iter()
         .map(|m| m.collection.0 as usize + 1)
         .max()
         .unwrap_or(0);
     let run: Arc<dyn Run> = Arc::new(MemRun::new(rows.clone(), members.clone()));
-    let rollup = FailureRollup::build(&[run], 7, collections).expect("rollup");
+    let rollup = FailureRollup::build(&[Arc::clone(&run)], 7, collections).expect("rollup");
+    let path = format_file("checkpoints-v2.ckp");
+    let v2 = include_bytes!("../../test_data/format/checkpoints-v2.ckp").to_vec();
+    assert_eq!(decode_checkpoints(&v2, &path).expect("decode v2"), cps);
+    let set = CheckpointSet::open(crate::bytes::owned(v2.clone()), path).expect("open v2");
+    assert!(set.rollup().expect("v2 rollup") == Some(rollup));
+    let rollup = FailureRollup::build(&[Arc::clone(&run)], 7, collections).expect("rollup");
+    assert!(set.member_snapshots().is_empty());
+    // Version 3: the checkpoints, the failure rollup, then membership
+    // snapshots. The writer's output is pinned: a change must come with a
+    // new format version (or ROLLCALL_UPDATE_FORMAT_FILES=1 when the change
+    // is deliberate and readers of the committed file still agree).
     let mut w = CheckpointFileWriter::new();
     for cp in &cps {
         w.push(cp);
     }
     w.push_rollup(&rollup);
+    let mut snapshots = Vec::new();
+    crate::members::build_member_snapshots(&[run], 7, collections, 2, |m| {
+        w.push_members(&m);
+        snapshots.push(m);
+    })
+    .expect("membership snapshots");
+    assert!(!snapshots.is_empty());
     let written = w.finish();
-    let path = format_file("checkpoints-v2.ckp");
+    let path = format_file("checkpoints-v3.ckp");
     if std::env::var_os("ROLLCALL_UPDATE_FORMAT_FILES").is_some() {
         std::fs::write(&path, &written).expect("update committed file");
     }
-    let v2 = include_bytes!("../../test_data/format/checkpoints-v2.ckp").to_vec();
-    assert_eq!(decode_checkpoints(&v2, &path).expect("decode v2"), cps);
-    let set = CheckpointSet::open(crate::bytes::owned(v2.clone()), path).expect("open v2");
-    assert_eq!(set.rollup().expect("v2 rollup"), Some(rollup));
-    assert!(written == v2, "the checkpoint encoder's output changed");
+    let v3 = include_bytes!("../../test_data/format/checkpoints-v3.ckp").to_vec();
+    assert_eq!(decode_checkpoints(&v3, &path).expect("decode v3"), cps);
+    let set = CheckpointSet::open(crate::bytes::owned(v3.clone()), path).expect("open v3");
+    assert_eq!(set.rollup().expect("v3 rollup"), Some(rollup));
+    // Each snapshot equals the replay of its collection's changes up to its time.
+    let listed = set.member_snapshots();
+    assert_eq!(listed.len(), snapshots.len());
+    for (i, (collection, time, clients)) in listed.into_iter().enumerate() {
+        let mut expected = vec![0u64; 1];
+        let mut log: Vec<_> = members
+            .iter()
+            .filter(|m| m.collection == collection && m.time <= time)
+            .collect();
+        log.sort_by_key(|m| (m.time, m.seq));
+        for m in log {
+            crate::members::apply_change(&mut expected, m);
+        }
+        assert_eq!(set.members(i, clients).expect("snapshot").1, expected);
+    }
+    assert!(written == v3, "the checkpoint encoder's output changed");
 }
 
 /// The density of 50M transitions of 1M clients over 90 days, on a tenth of

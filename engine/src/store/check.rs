@@ -147,6 +147,9 @@ pub(crate) fn check(st: &dyn Storage, manifest: Option<&Manifest>) -> CheckRepor
             let set = read_checkpoints(st, f)?;
             set.for_each(|_, _| Ok(()))?;
             set.rollup()?;
+            for (i, (_, _, clients)) in set.member_snapshots().into_iter().enumerate() {
+                set.members(i, clients)?;
+            }
             Ok(f.bytes)
         });
     }

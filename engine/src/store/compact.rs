@@ -27,6 +27,7 @@ use crate::checkpoint::{Checkpoint, CheckpointFileWriter};
 use crate::compaction::CheckpointBuilder;
 use crate::error::Result;
 use crate::manifest::{FileRef, ckpt_name};
+use crate::members::build_member_snapshots;
 use crate::model::{DeploymentId, MembershipRow, Timestamp, TransitionRow};
 use crate::rollup::{BaseCache, FailureRollup};
 use crate::run::Run;
@@ -206,10 +207,17 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
         s.clients.len(),
         s.collections.len(),
     )?);
-    drop(new_base);
     if writer.len() > 0 {
         writer.push_rollup(&rollup);
+        build_member_snapshots(
+            &new_base,
+            s.clients.len(),
+            s.collections.len(),
+            s.opts.membership_snapshot_rows,
+            |m| writer.push_members(&m),
+        )?;
     }
+    drop(new_base);
     let (ckpt, new_set) = if writer.len() == 0 {
         (None, None)
     } else {

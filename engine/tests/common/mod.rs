@@ -76,6 +76,7 @@ pub fn small_options() -> Options {
         memtable_max_rows: 64,
         // Checkpoints every 12 base rows, base segments every 48.
         checkpoint_interval_rows: 12,
+        membership_snapshot_rows: 4,
         auto_flush: true,
         txn_spill_rows: 40,
         mmap: true,
