@@ -272,3 +272,49 @@ proptest! {
         prop_assert!(report.orphans.is_empty(), "{:?}", report.orphans);
     }
 }
+
+/// After a compaction, membership at a time comes from membership snapshots
+/// plus the changes after them, and answers exactly like a replay of the
+/// whole change log; membership changes arriving later (delta) switch the
+/// store back to the log until the next compaction.
+#[test]
+fn membership_snapshots_answer_like_the_change_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = Gen::new(11);
+    let batches: Vec<Batch> = (0..10).map(|_| batch(&mut g, 60, 40)).collect();
+    let mut store = Store::create(dir.path(), small_options()).unwrap();
+    for b in &batches[..8] {
+        store.append(b).unwrap();
+    }
+    store.flush().unwrap();
+    store.compact().unwrap();
+    let used = |store: &Store| {
+        let snap = store.snapshot();
+        let d = snap.deployment_id("production").unwrap();
+        let c = snap.collection_id("All Desktops");
+        for t in [10_000, 50_000, 99_900] {
+            snap.state_counts(d, c, rollcall_engine::Timestamp(t), None)
+                .unwrap();
+        }
+        snap.probe().member_snapshots_used
+    };
+    assert!(used(&store) > 0, "compacted store reads snapshots");
+    assert_same(
+        &fingerprint(&store),
+        &fingerprint(&reference(&batches[..8])),
+        "snapshots",
+    );
+    for b in &batches[8..] {
+        store.append(b).unwrap();
+    }
+    assert_eq!(used(&store), 0, "delta membership changes: the log");
+    let want = fingerprint(&reference(&batches));
+    assert_same(&fingerprint(&store), &want, "with delta");
+    store.flush().unwrap();
+    store.compact().unwrap();
+    drop(store);
+    let store = Store::open(dir.path(), small_options()).unwrap();
+    assert!(used(&store) > 0);
+    assert_same(&fingerprint(&store), &want, "reopened");
+    assert!(store.check().unwrap().is_clean());
+}

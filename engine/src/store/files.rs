@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::error::{Error, Result};
 use crate::manifest::{FileRef, seg_name};
 use crate::model::{CollectionId, MembershipKey, MembershipRow, Timestamp, TransitionKey, TransitionRow};
-use crate::run::{MembershipSink, Run, TransitionSink};
+use crate::run::{MembershipSink, Run, StateSink, TransitionSink};
 use crate::segment::{SegmentReader, SegmentWriter};
 use crate::storage::{Storage, StorageFile, io_err, seal};
 
@@ -103,6 +103,20 @@ impl Run for SegmentFile {
         sink: &mut MembershipSink<'_>,
     ) -> Result<u64> {
         self.reader.scan_memberships(collection, hi, sink)
+    }
+    // Every method is forwarded, defaults included: the reader overrides
+    // them with faster paths.
+    fn scan_states(&self, lo: Timestamp, hi: Timestamp, sink: &mut StateSink<'_>) -> Result<u64> {
+        self.reader.scan_states(lo, hi, sink)
+    }
+    fn scan_collection_changes(
+        &self,
+        collection: CollectionId,
+        lo: Timestamp,
+        hi: Timestamp,
+        sink: &mut MembershipSink<'_>,
+    ) -> Result<u64> {
+        self.reader.scan_collection_changes(collection, lo, hi, sink)
     }
     fn contains_transition(&self, key: &TransitionKey) -> Result<bool> {
         self.reader.contains_transition(key)
