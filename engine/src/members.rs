@@ -144,8 +144,11 @@ pub(crate) fn apply_change(words: &mut [u64], r: &MembershipRow) {
 
 /// Computes the membership snapshots of the base `base` (every run's
 /// membership changes): for each collection, one after about every
-/// `every_rows` changes of that collection and one after its last change
-/// when at least `every_rows / 16` changes follow the previous snapshot.
+/// `every_rows` changes of that collection, and with at least
+/// `every_rows / 128` changes since the previous one also the collection's
+/// first and one after its last change (fleets join collections in bulk
+/// when they are created, then change slowly: the first snapshot spares a
+/// query most of a small collection's log, the last one all of it).
 /// Hands them to `emit` collection by collection, each collection's in time
 /// order; holds one collection's changes at a time.
 pub(crate) fn build_member_snapshots(
@@ -156,7 +159,7 @@ pub(crate) fn build_member_snapshots(
     mut emit: impl FnMut(EncodedMembers),
 ) -> Result<()> {
     let every_rows = every_rows.max(1);
-    let tail_rows = (every_rows / 16).max(1);
+    let tail_rows = (every_rows / 128).max(1);
     let with_changes: Vec<&Arc<dyn Run>> = base.iter().filter(|r| r.membership_count() > 0).collect();
     let mut log: Vec<MembershipRow> = Vec::new();
     for k in 0..collections {
@@ -176,12 +179,14 @@ pub(crate) fn build_member_snapshots(
         }
         let mut words = vec![0u64; clients.div_ceil(64)];
         let mut since = 0usize;
+        let mut first = true;
         for (i, r) in log.iter().enumerate() {
             apply_change(&mut words, r);
             since += 1;
             let group_ends = log.get(i + 1).is_none_or(|next| next.time > r.time);
             let is_last = i + 1 == log.len();
-            if group_ends && (since >= every_rows || (is_last && since >= tail_rows)) {
+            if group_ends && (since >= every_rows || ((first || is_last) && since >= tail_rows)) {
+                first = false;
                 emit(EncodedMembers {
                     collection,
                     time: r.time,

@@ -319,6 +319,10 @@ impl StateCounts {
         self.0.iter().sum()
     }
 
+    pub(crate) fn add_many(&mut self, state: State, n: u64) {
+        self.0[state.index()] += n;
+    }
+
     pub(crate) fn add(&mut self, state: State) {
         self.0[state.index()] += 1;
     }

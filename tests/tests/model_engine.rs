@@ -118,6 +118,30 @@ fn check_all(store: &Store, model: &Model) -> Result<(), TestCaseError> {
             );
             continue;
         };
+        for at in [-1, 0, 7, 18, 30] {
+            for stale in [None, Some(5)] {
+                let got = snap
+                    .state_counts_by_collection(dep_id, ts(at), stale)
+                    .expect("by collection");
+                let mut names = snap.collections();
+                names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+                let want: Vec<_> = names
+                    .into_iter()
+                    .map(|c| {
+                        let counts = model.state_counts(dep, Some(&c), at, stale);
+                        (c, counts)
+                    })
+                    .collect();
+                prop_assert_eq!(
+                    got,
+                    want,
+                    "STATES FOR {} BY COLLECTION AT {} STALE {:?}",
+                    dep,
+                    at,
+                    stale
+                );
+            }
+        }
         for coll in &collections {
             let coll_id = match coll {
                 Some(c) => match snap.collection_id(c) {

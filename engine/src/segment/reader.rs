@@ -660,6 +660,10 @@ impl SegmentReader {
                     "collection directory points past the last membership block",
                 ));
             };
+            if (meta.first_key, meta.first_time) > (c.0, hi.0) {
+                // Every row from here on is of a later collection or time.
+                break;
+            }
             self.decode_memberships(block, &mut s.values, &mut s.memberships)?;
             let a = (row.saturating_sub(start)) as usize;
             let b = ((end - start) as usize).min(s.memberships.len());
