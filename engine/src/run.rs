@@ -20,10 +20,11 @@ pub(crate) type StateSink<'a> = dyn FnMut(StateColumns<'_>) -> Result<()> + 'a;
 
 /// A chunk of transitions in `(time, seq)` order as the columns an as-of
 /// replay needs (all of one length; values as stored, ids and the state's
-/// index widened to `u64`, the state index below 6).
+/// index widened to `u64`, the state index below 6). `time` is there when
+/// the scan was asked for times.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StateColumns<'a> {
-    pub time: &'a [u64],
+    pub time: Option<&'a [u64]>,
     pub client: &'a [u64],
     pub deployment: &'a [u64],
     pub state: &'a [u64],
@@ -44,9 +45,15 @@ pub(crate) trait Run: Send + Sync + Debug {
     /// Returns the number of rows decoded.
     fn scan_transitions(&self, lo: Timestamp, hi: Timestamp, sink: &mut TransitionSink<'_>) -> Result<u64>;
     /// Visits transitions with `lo <= time <= hi` in `(time, seq)` order as
-    /// [`StateColumns`] (a segment decodes only those columns). Returns
-    /// the number of rows decoded.
-    fn scan_states(&self, lo: Timestamp, hi: Timestamp, sink: &mut StateSink<'_>) -> Result<u64> {
+    /// [`StateColumns`], with times when `with_time` (a segment decodes only
+    /// those columns). Returns the number of rows decoded.
+    fn scan_states(
+        &self,
+        lo: Timestamp,
+        hi: Timestamp,
+        with_time: bool,
+        sink: &mut StateSink<'_>,
+    ) -> Result<u64> {
         let mut cols: [Vec<u64>; 4] = Default::default();
         self.scan_transitions(lo, hi, &mut |rows| {
             for c in cols.iter_mut() {
@@ -59,7 +66,7 @@ pub(crate) trait Run: Send + Sync + Debug {
                 cols[3].push(r.state as u64);
             }
             sink(StateColumns {
-                time: &cols[0],
+                time: Some(&cols[0][..]).filter(|_| with_time),
                 client: &cols[1],
                 deployment: &cols[2],
                 state: &cols[3],

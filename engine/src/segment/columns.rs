@@ -459,6 +459,33 @@ impl<'a> Column<'a> {
         ))
     }
 
+    /// The length of the column of `n` values at the start of `bytes`,
+    /// checking only its header and that its data fits: for a column a
+    /// reader does not decode (the block crc already vouches for its bytes).
+    pub(crate) fn skip(bytes: &[u8], n: usize) -> Result<usize, ColumnError> {
+        let head = bytes
+            .get(..COLUMN_HEADER_LEN)
+            .ok_or(ColumnError("column header cut short"))?;
+        let (mode, width, exc_width) = (head[0], u32::from(head[1]), u32::from(head[2]));
+        if mode > MODE_ZIGZAG || width > 64 || width + exc_width > 64 {
+            return Err(ColumnError("unknown column mode or bit width above 64"));
+        }
+        let exc_count = le_u32(head, 4).ok_or(ColumnError("column header cut short"))? as usize;
+        let m = if mode == MODE_FOR { n } else { n.saturating_sub(1) };
+        if exc_count > m {
+            return Err(ColumnError("more column exceptions than values"));
+        }
+        let iw = bit_len(m.saturating_sub(1) as u64);
+        let len = COLUMN_HEADER_LEN
+            + packed_len(m, width)
+            + packed_len(exc_count, iw)
+            + packed_len(exc_count, exc_width);
+        if len > bytes.len() {
+            return Err(ColumnError("column data cut short"));
+        }
+        Ok(len)
+    }
+
     /// Decodes every value into `out` (resized to the column's length).
     pub(crate) fn decode(&self, out: &mut Vec<u64>) {
         // Every element is overwritten below, so a buffer of the right

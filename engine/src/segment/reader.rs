@@ -381,12 +381,14 @@ impl SegmentReader {
         self.check_unchanged(m.offset)
     }
 
-    /// Decodes the time, client, deployment and state columns of transition
-    /// block `i` into `values[0]`, `values[2]`, `values[3]`, `values[4]` (an
-    /// as-of replay needs no more). The block's crc is checked as always;
-    /// of the row checks [`Self::decode_transitions`] makes, the ones on
-    /// these columns are made (state range, time order and bounds).
-    fn decode_state_columns(&self, i: usize, values: &mut Values) -> Result<()> {
+    /// Decodes the client, deployment and state columns of transition block
+    /// `i` into `values[2]`, `values[3]`, `values[4]`, and with `with_time`
+    /// the time column into `values[0]` (an as-of replay needs no more; the
+    /// other columns are skipped by length). The block's crc is checked as
+    /// always; of the row checks [`Self::decode_transitions`] makes, the
+    /// state range is checked, and the first and last time against the
+    /// block index when times are decoded.
+    fn decode_state_columns(&self, i: usize, values: &mut Values, with_time: bool) -> Result<()> {
         let section = Section::Transitions;
         let bytes = self.block_bytes(section, i)?;
         let Some(m) = self.blocks(section).get(i) else {
@@ -395,58 +397,69 @@ impl SegmentReader {
         let n = m.rows as usize;
         let bad_block = |what: &str| self.corrupt(m.offset, format!("{} block {i}: {what}", section.name()));
         let mut at = 0usize;
-        let mut next = || -> Result<Column<'_>> {
+        for (k, values) in values.iter_mut().enumerate() {
             let rest = bytes.get(at..).unwrap_or_default();
-            let (col, used) = Column::parse(rest, n).map_err(|e| bad_block(e.0))?;
-            at += used;
-            Ok(col)
-        };
-        let cols: [Column<'_>; TRANSITION_COLUMNS] = [next()?, next()?, next()?, next()?, next()?, next()?];
+            let wanted = matches!(k, 2..=4) || (k == 0 && with_time);
+            at += if wanted {
+                let (col, used) = Column::parse(rest, n).map_err(|e| bad_block(e.0))?;
+                col.decode(values);
+                used
+            } else {
+                values.clear();
+                Column::skip(rest, n).map_err(|e| bad_block(e.0))?
+            };
+        }
         if at != bytes.len() {
             return Err(bad_block("bytes left after the last column"));
         }
-        for k in [0, 2, 3, 4] {
-            cols[k].decode(&mut values[k]);
-        }
-        let (t, st) = (&values[0], &values[4]);
-        let bad_state = st.iter().fold(false, |b, &v| b | (v >= State::ALL.len() as u64));
-        let ordered = t.windows(2).all(|w| (w[0] as i64) <= (w[1] as i64));
-        let bounds = t.first().map(|&v| v as i64) == Some(m.first_time)
-            && t.last().map(|&v| v as i64) == Some(m.last_time);
-        if bad_state || !ordered || !bounds {
+        let bad_state = values[4]
+            .iter()
+            .fold(false, |b, &v| b | (v >= State::ALL.len() as u64));
+        let t = &values[0];
+        let bounds = !with_time
+            || (t.first().map(|&v| v as i64) == Some(m.first_time)
+                && t.last().map(|&v| v as i64) == Some(m.last_time));
+        if bad_state || !bounds {
             return Err(bad_block(
-                "state index out of range, or times out of order or disagreeing with the block index",
+                "state index out of range, or times disagreeing with the block index",
             ));
         }
         self.check_unchanged(m.offset)
     }
 
     /// [`Run::scan_states`]: like [`Self::scan_section`] over transitions,
-    /// decoding only the replay's columns.
-    fn scan_state_columns(&self, lo: Timestamp, hi: Timestamp, sink: &mut StateSink<'_>) -> Result<u64> {
+    /// decoding only the replay's columns (times only where asked, or where
+    /// a block straddles `lo` or `hi`).
+    fn scan_state_columns(
+        &self,
+        lo: Timestamp,
+        hi: Timestamp,
+        with_time: bool,
+        sink: &mut StateSink<'_>,
+    ) -> Result<u64> {
         if lo > hi {
             return Ok(0);
         }
         let blocks = self.blocks(Section::Transitions);
         let start = blocks.partition_point(|m| m.last_time < lo.0);
         let end = blocks.partition_point(|m| m.first_time <= hi.0).max(start);
+        let inside = |m: &BlockMeta| m.first_time >= lo.0 && m.last_time <= hi.0;
+        let needs_time = |m: &BlockMeta| with_time || !inside(m);
         let deliver = |m: &BlockMeta, v: &Values, sink: &mut StateSink<'_>| -> Result<u64> {
             let t = &v[0];
-            let a = if m.first_time >= lo.0 {
-                0
+            let (a, b) = if inside(m) {
+                (0, v[2].len())
             } else {
-                t.partition_point(|&x| (x as i64) < lo.0)
-            };
-            let b = if m.last_time <= hi.0 {
-                t.len()
-            } else {
-                t.partition_point(|&x| (x as i64) <= hi.0)
+                (
+                    t.partition_point(|&x| (x as i64) < lo.0),
+                    t.partition_point(|&x| (x as i64) <= hi.0),
+                )
             };
             if a >= b {
                 return Ok(0);
             }
             sink(StateColumns {
-                time: &v[0][a..b],
+                time: t.get(a..b).filter(|_| with_time),
                 client: &v[2][a..b],
                 deployment: &v[3][a..b],
                 state: &v[4][a..b],
@@ -457,7 +470,7 @@ impl SegmentReader {
         if end - start <= 2 {
             let mut values = Values::default();
             for (i, m) in blocks.iter().enumerate().take(end).skip(start) {
-                self.decode_state_columns(i, &mut values)?;
+                self.decode_state_columns(i, &mut values, needs_time(m))?;
                 n += deliver(m, &values, sink)?;
             }
             return Ok(n);
@@ -472,7 +485,12 @@ impl SegmentReader {
             let decoded: Vec<Result<()>> = bufs[..j - i]
                 .par_iter_mut()
                 .enumerate()
-                .map(|(k, values)| self.decode_state_columns(i + k, values))
+                .map(|(k, values)| {
+                    let m = blocks
+                        .get(i + k)
+                        .ok_or_else(|| self.corrupt(0, "block index out of range"))?;
+                    self.decode_state_columns(i + k, values, needs_time(m))
+                })
                 .collect();
             for (k, result) in decoded.into_iter().enumerate() {
                 result?;
@@ -757,8 +775,14 @@ impl Run for SegmentReader {
         self.scan_section(Section::Failures, lo, hi, sink)
     }
 
-    fn scan_states(&self, lo: Timestamp, hi: Timestamp, sink: &mut StateSink<'_>) -> Result<u64> {
-        self.scan_state_columns(lo, hi, sink)
+    fn scan_states(
+        &self,
+        lo: Timestamp,
+        hi: Timestamp,
+        with_time: bool,
+        sink: &mut StateSink<'_>,
+    ) -> Result<u64> {
+        self.scan_state_columns(lo, hi, with_time, sink)
     }
 
     fn scan_memberships(

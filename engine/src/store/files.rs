@@ -106,8 +106,14 @@ impl Run for SegmentFile {
     }
     // Every method is forwarded, defaults included: the reader overrides
     // them with faster paths.
-    fn scan_states(&self, lo: Timestamp, hi: Timestamp, sink: &mut StateSink<'_>) -> Result<u64> {
-        self.reader.scan_states(lo, hi, sink)
+    fn scan_states(
+        &self,
+        lo: Timestamp,
+        hi: Timestamp,
+        with_time: bool,
+        sink: &mut StateSink<'_>,
+    ) -> Result<u64> {
+        self.reader.scan_states(lo, hi, with_time, sink)
     }
     fn scan_collection_changes(
         &self,
