@@ -1081,6 +1081,9 @@ pub fn ingest_file(
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let (to_writer, batches) = std::sync::mpsc::sync_channel::<ToWriter>(2);
         let (report_tx, reports) = std::sync::mpsc::channel::<AppendReport>();
+        // Names are looked up here too, so that the writer mostly finds
+        // their ids ready (it checks they are still valid).
+        let resolver = store.name_resolver();
         let writer = scope.spawn(move || write_batches(store, batches, report_tx));
         // The writer's error when it stopped early (its queue is closed).
         let writer_failed = |writer: std::thread::ScopedJoinHandle<'_, anyhow::Result<()>>| -> anyhow::Error {
@@ -1097,7 +1100,7 @@ pub fn ingest_file(
                     Some(n) => (n - in_txn).min(BATCH_ROWS as u64) as usize,
                     None => BATCH_ROWS,
                 };
-                let mut batch = Box::new(Batch::new());
+                let mut batch = Box::new(Batch::with_capacity(room.max(1)));
                 let eof = match source.fill(&mut batch, room.max(1), &mut on_bad) {
                     Ok(eof) => eof,
                     Err(e) => {
@@ -1119,6 +1122,7 @@ pub fn ingest_file(
                 };
                 if !batch.is_empty() {
                     in_txn += batch.len() as u64;
+                    resolver.resolve(&mut batch);
                     if to_writer.send(ToWriter::Rows(batch)).is_err() {
                         return Err(writer_failed(writer));
                     }

@@ -5,6 +5,8 @@
 //! rules, so `Store::append` never has to reject half a batch for them.
 
 use hashbrown::HashTable;
+
+use crate::dict::Hints;
 use std::hash::BuildHasher;
 
 use crate::error::{Error, Result};
@@ -46,12 +48,25 @@ pub struct Batch {
     collections: NamePool,
     pub(crate) transitions: Vec<PendingTransition>,
     pub(crate) memberships: Vec<PendingMembership>,
+    /// Ids of the client, deployment and collection names looked up ahead
+    /// of the append ([`crate::NameResolver`]).
+    pub(crate) hints: Option<Box<[Hints; 3]>>,
 }
 
 impl Batch {
     /// An empty batch.
     pub fn new() -> Batch {
         Batch::default()
+    }
+
+    /// An empty batch with room for `rows` transitions naming as many
+    /// distinct clients (a loader filling batches of a fixed size saves the
+    /// growing).
+    pub fn with_capacity(rows: usize) -> Batch {
+        let mut batch = Batch::default();
+        batch.transitions.reserve(rows);
+        batch.clients.reserve(rows);
+        batch
     }
 
     /// Number of rows (transitions plus membership changes).
@@ -81,6 +96,7 @@ impl Batch {
         self.collections.clear();
         self.transitions.clear();
         self.memberships.clear();
+        self.hints = None;
     }
 
     /// Adds a transition. Fails, adding nothing, when a name breaks SPEC.md's
@@ -171,6 +187,22 @@ impl NamePool {
         self.text.clear();
         self.spans.clear();
         self.table.clear();
+    }
+
+    /// Room for `names` more names of typical length without growing.
+    fn reserve(&mut self, names: usize) {
+        let NamePool {
+            text,
+            spans,
+            table,
+            hasher,
+        } = self;
+        text.reserve(names.saturating_mul(16));
+        spans.reserve(names);
+        table.reserve(names, |&j| {
+            let (start, len) = spans[j as usize];
+            hasher.hash_one(&text[start as usize..(start + len) as usize])
+        });
     }
 
     fn intern(&mut self, name: &str) -> u32 {

@@ -18,7 +18,23 @@ pub(crate) struct DictData {
     ends: Vec<usize>,
     index: Option<HashTable<u32>>,
     hasher: hashbrown::DefaultHashBuilder,
+    /// Bumped whenever ids are forgotten ([`Dict::truncate`]): ids looked
+    /// up at one generation stay valid while it lasts.
+    generation: u64,
 }
+
+/// Ids of a list of names looked up ahead of an append, possibly on another
+/// thread; `u32::MAX` marks a name that was not known then.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hints {
+    /// Which dictionary ([`Dict::identity`]) and generation they came from.
+    dict: usize,
+    generation: u64,
+    ids: Vec<u32>,
+}
+
+/// Names looked up per lock hold, so that a writer waits little.
+const HINT_CHUNK: usize = 4096;
 
 impl DictData {
     pub(crate) fn name(&self, id: u32) -> Option<&str> {
@@ -155,9 +171,60 @@ impl Dict {
     }
 
     /// The ids of `names`, assigning the next ids to new ones, under one lock.
+    #[cfg(test)]
     pub(crate) fn get_or_insert_all<'a>(&self, names: impl Iterator<Item = &'a str>) -> Vec<u32> {
+        self.get_or_insert_all_hinted(names, None)
+    }
+
+    /// [`Dict::get_or_insert_all`], taking the id of the `i`th name from
+    /// `hints` when they were looked up in this dictionary at its current
+    /// generation (ids never change within one).
+    pub(crate) fn get_or_insert_all_hinted<'a>(
+        &self,
+        names: impl Iterator<Item = &'a str>,
+        hints: Option<&Hints>,
+    ) -> Vec<u32> {
         let mut data = self.write();
-        names.map(|name| data.get_or_insert(name).0).collect()
+        let ids: &[u32] = match hints {
+            Some(h) if h.dict == self.identity() && h.generation == data.generation => &h.ids,
+            _ => &[],
+        };
+        names
+            .enumerate()
+            .map(|(i, name)| match ids.get(i) {
+                Some(&id) if id != u32::MAX => id,
+                _ => data.get_or_insert(name).0,
+            })
+            .collect()
+    }
+
+    /// Looks `names` up without inserting any, a few thousand per read
+    /// lock; `None` when the dictionary forgot ids meanwhile.
+    pub(crate) fn hint_all<'a>(&self, names: impl Iterator<Item = &'a str>) -> Option<Hints> {
+        if self.read().index.is_none() {
+            self.write().ensure_index();
+        }
+        let mut names = names.peekable();
+        let mut hints = Hints {
+            dict: self.identity(),
+            generation: self.read().generation,
+            ids: Vec::new(),
+        };
+        while names.peek().is_some() {
+            let data = self.read();
+            if data.generation != hints.generation {
+                return None;
+            }
+            for name in names.by_ref().take(HINT_CHUNK) {
+                hints.ids.push(data.lookup(name).unwrap_or(u32::MAX));
+            }
+        }
+        Some(hints)
+    }
+
+    /// Tells this dictionary from others (hints name the one they came from).
+    fn identity(&self) -> usize {
+        Arc::as_ptr(&self.data) as usize
     }
 
     /// Forgets every id at or above `len` (undoes a failed append).
@@ -178,6 +245,7 @@ impl Dict {
             }
         }
         let end = if len == 0 { 0 } else { data.ends[len - 1] };
+        data.generation += 1;
         data.ends.truncate(len);
         data.text.truncate(end);
     }

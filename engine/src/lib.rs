@@ -67,5 +67,7 @@ pub use model::{
 };
 pub use snapshot::{ClientStateRow, ErrorBucket, HistoryRow, MAX_POINTS, ProbeReport, Snapshot, StoreStats};
 pub use storage::faulty::{Crash, DiskOp, Fault, FaultyDisk, IoFault};
-pub use store::{AppendReport, CheckReport, CompactReport, Damage, Options, Store, Transaction};
+pub use store::{
+    AppendReport, CheckReport, CompactReport, Damage, NameResolver, Options, Store, Transaction,
+};
 pub use timefmt::TimeParseError;
