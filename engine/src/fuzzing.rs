@@ -71,6 +71,10 @@ fn decode_segment(bytes: &[u8]) {
     let _ = reader.scan_failures(lo, hi, &mut |_| Ok(()));
     let _ = reader.scan_memberships(None, hi, &mut |_| Ok(()));
     let _ = reader.scan_memberships(Some(CollectionId(0)), hi, &mut |_| Ok(()));
+    // The as-of replay's column scan, whole and cut inside blocks.
+    let _ = reader.scan_states(lo, hi, false, &mut |_| Ok(()));
+    let _ = reader.scan_states(Timestamp(1), Timestamp(1 << 40), true, &mut |_| Ok(()));
+    let _ = reader.scan_collection_changes(CollectionId(0), Timestamp(1), hi, &mut |_| Ok(()));
 }
 
 /// Recomputes the header, block, metadata and footer crcs of a segment.
