@@ -1203,13 +1203,20 @@ impl Snapshot {
         states: Option<&[State]>,
         limit: Option<usize>,
     ) -> Result<Vec<ClientStateRow>> {
+        // With only base rows to replay, the states come first and the times
+        // only for the clients picked (a second, narrow replay), instead of
+        // keeping every client's time through the replay.
+        let times_later = !self.parts.delta.iter().any(|r| r.transition_count() > 0);
         let (st, set) = match collection {
             Some(c) => {
-                let (st, set) = rayon::join(|| self.as_of(deployment, at, true), || self.members_at(c, at));
+                let (st, set) = rayon::join(
+                    || self.as_of(deployment, at, !times_later),
+                    || self.members_at(c, at),
+                );
                 (st?, set?)
             }
             None => {
-                let st = self.as_of(deployment, at, true)?;
+                let st = self.as_of(deployment, at, !times_later)?;
                 let set = self.population(&st, None, at)?;
                 (st, set)
             }
@@ -1219,11 +1226,19 @@ impl Snapshot {
             .filter(|&c| c < st.state.len())
             .map(|c| {
                 let state = st.effective(c, None);
-                let since = (st.state[c] != NO_STATE).then(|| Timestamp(st.time[c]));
+                let since = match (st.state[c], st.time.get(c)) {
+                    (NO_STATE, _) => None,
+                    (_, Some(&t)) => Some(Timestamp(t)),
+                    // Filled in below.
+                    (_, None) => Some(Timestamp::MIN),
+                };
                 (c as u32, state, since)
             })
             .filter(|(_, s, _)| states.is_none_or(|keep| keep.contains(s)))
             .collect();
+        if times_later {
+            self.base_times(deployment, at, &mut picked)?;
+        }
         let mut rows: Vec<ClientStateRow> = self.parts.clients.with_names(|lookup| {
             picked
                 .drain(..)
@@ -1239,6 +1254,63 @@ impl Snapshot {
             rows.truncate(limit);
         }
         Ok(rows)
+    }
+
+    /// Sets the time of each `picked` client that has a state (ascending
+    /// client ids) to the time of its latest base transition at or before
+    /// `at`: the checkpoint's time, then a replay of the base rows after it
+    /// that looks only at these clients. The store must have no delta
+    /// transitions.
+    fn base_times(
+        &self,
+        deployment: DeploymentId,
+        at: Timestamp,
+        picked: &mut [(u32, State, Option<Timestamp>)],
+    ) -> Result<()> {
+        let cp = match &self.parts.checkpoints {
+            Some(set) => set
+                .latest_at_or_before(deployment, at)
+                .map(|i| set.get(i))
+                .transpose()?,
+            None => None,
+        };
+        let mut wanted = ClientSet::new(self.parts.clients.len());
+        for (c, _, since) in picked.iter_mut() {
+            let from_checkpoint = cp.as_ref().and_then(|cp| {
+                let c = *c as usize;
+                (cp.states.get(c).is_some_and(|&s| s != NO_STATE))
+                    .then(|| cp.times.get(c).map(|&t| Timestamp(t)))
+                    .flatten()
+            });
+            if since.is_some() {
+                *since = from_checkpoint.or(Some(Timestamp::MIN));
+                wanted.set(*c as usize, true);
+            }
+        }
+        let lo = cp.as_ref().map_or(Timestamp::MIN, |cp| cp.time.saturating_add(1));
+        if cp.as_ref().is_some_and(|cp| cp.time == Timestamp::MAX) || lo > at {
+            return Ok(());
+        }
+        let d = u64::from(deployment.0);
+        for run in self.parts.base.iter().filter(|r| overlaps(r.as_ref(), lo, at)) {
+            let rows = run.scan_states(lo, at, true, &mut |cols| {
+                self.check_cancel()?;
+                let Some(times) = cols.time else {
+                    return Ok(());
+                };
+                for ((&c, &dep), &t) in cols.client.iter().zip(cols.deployment).zip(times) {
+                    if dep == d && wanted.contains(c as usize) {
+                        let k = picked.partition_point(|p| u64::from(p.0) < c);
+                        if let Some((_, _, since)) = picked.get_mut(k) {
+                            *since = Some(Timestamp(t as i64));
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+            self.count_scan(rows);
+        }
+        Ok(())
     }
 
     /// `HISTORY client [FOR d] [FROM a TO b]`: the client's transitions in

@@ -619,7 +619,7 @@ impl SegmentReader {
         }
         // Long scans decode a window of blocks in parallel, then hand them to
         // the sink in order; the buffers are reused from window to window.
-        let window = (2 * rayon::current_num_threads()).clamp(2, 16);
+        let window = (8 * rayon::current_num_threads()).clamp(2, 32);
         let mut bufs: Vec<(Values, Vec<TransitionRow>)> =
             (0..window.min(end - start)).map(|_| Default::default()).collect();
         let mut i = start;
