@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use crate::checkpoint::{Checkpoint, CheckpointSet, NO_STATE};
 use crate::dict::DictView;
 use crate::error::{Error, Result};
-use crate::members::apply_change;
+use crate::members::{apply_change, iter_bits};
 use crate::model::{
     Change, ClientId, CollectionId, DeploymentId, ErrorCode, MembershipRow, State, StateCounts, Timestamp,
     TransitionRow,
@@ -362,17 +362,7 @@ impl ClientSet {
         self.words.get(c / 64).is_some_and(|w| w & (1 << (c % 64)) != 0)
     }
     fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.words.iter().enumerate().flat_map(|(i, &w)| {
-            let mut w = w;
-            std::iter::from_fn(move || {
-                if w == 0 {
-                    return None;
-                }
-                let b = w.trailing_zeros() as usize;
-                w &= w - 1;
-                Some(i * 64 + b)
-            })
-        })
+        iter_bits(&self.words)
     }
 }
 
@@ -579,13 +569,7 @@ impl Snapshot {
     /// run has transitions (delta rows are ordered against them).
     fn as_of(&self, deployment: DeploymentId, at: Timestamp, with_time: bool) -> Result<AsOf> {
         let n = self.parts.clients.len();
-        let cp = match &self.parts.checkpoints {
-            Some(set) => set
-                .latest_at_or_before(deployment, at)
-                .map(|i| set.get(i))
-                .transpose()?,
-            None => None,
-        };
+        let cp = self.checkpoint_at(deployment, at)?;
         if cp.is_some() {
             self.probe.checkpoints_used.fetch_add(1, Ordering::Relaxed);
         }
@@ -597,6 +581,17 @@ impl Snapshot {
         }
         self.apply_runs(&mut st, deployment, &self.parts.delta, false, Timestamp::MIN, at)?;
         Ok(st)
+    }
+
+    /// The latest checkpoint of `deployment` at or before `at`, decoded.
+    fn checkpoint_at(&self, deployment: DeploymentId, at: Timestamp) -> Result<Option<Arc<Checkpoint>>> {
+        match &self.parts.checkpoints {
+            Some(set) => set
+                .latest_at_or_before(deployment, at)
+                .map(|i| set.get(i))
+                .transpose(),
+            None => Ok(None),
+        }
     }
 
     /// Moves `st` from "as of `from`" to "as of `to`" (`from < to`) by
@@ -1267,13 +1262,7 @@ impl Snapshot {
         at: Timestamp,
         picked: &mut [(u32, State, Option<Timestamp>)],
     ) -> Result<()> {
-        let cp = match &self.parts.checkpoints {
-            Some(set) => set
-                .latest_at_or_before(deployment, at)
-                .map(|i| set.get(i))
-                .transpose()?,
-            None => None,
-        };
+        let cp = self.checkpoint_at(deployment, at)?;
         let mut wanted = ClientSet::new(self.parts.clients.len());
         for (c, _, since) in picked.iter_mut() {
             let from_checkpoint = cp.as_ref().and_then(|cp| {

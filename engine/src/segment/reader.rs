@@ -437,12 +437,10 @@ impl SegmentReader {
         with_time: bool,
         sink: &mut StateSink<'_>,
     ) -> Result<u64> {
-        if lo > hi {
-            return Ok(0);
-        }
         let blocks = self.blocks(Section::Transitions);
-        let start = blocks.partition_point(|m| m.last_time < lo.0);
-        let end = blocks.partition_point(|m| m.first_time <= hi.0).max(start);
+        let Some((start, end)) = self.blocks_between(Section::Transitions, lo, hi) else {
+            return Ok(0);
+        };
         let inside = |m: &BlockMeta| m.first_time >= lo.0 && m.last_time <= hi.0;
         let needs_time = |m: &BlockMeta| with_time || !inside(m);
         let deliver = |m: &BlockMeta, v: &Values, sink: &mut StateSink<'_>| -> Result<u64> {
@@ -466,36 +464,56 @@ impl SegmentReader {
             })?;
             Ok((b - a) as u64)
         };
+        self.decode_in_order(
+            start,
+            end,
+            |i, values: &mut Values| {
+                let m = blocks
+                    .get(i)
+                    .ok_or_else(|| self.corrupt(0, "block index out of range"))?;
+                self.decode_state_columns(i, values, needs_time(m))
+            },
+            |i, values| match blocks.get(i) {
+                Some(m) => deliver(m, values, sink),
+                None => Ok(0),
+            },
+        )
+    }
+
+    /// Decodes blocks `start..end` with `decode` and hands each to
+    /// `deliver` in block order: one at a time for short scans, else a
+    /// window of blocks decoded in parallel at a time, the buffers reused
+    /// from window to window. Returns the sum of what `deliver` returns.
+    fn decode_in_order<V: Default + Send>(
+        &self,
+        start: usize,
+        end: usize,
+        decode: impl Fn(usize, &mut V) -> Result<()> + Sync,
+        mut deliver: impl FnMut(usize, &V) -> Result<u64>,
+    ) -> Result<u64> {
         let mut n = 0u64;
-        if end - start <= 2 {
-            let mut values = Values::default();
-            for (i, m) in blocks.iter().enumerate().take(end).skip(start) {
-                self.decode_state_columns(i, &mut values, needs_time(m))?;
-                n += deliver(m, &values, sink)?;
+        if end.saturating_sub(start) <= 2 {
+            let mut buf = V::default();
+            for i in start..end {
+                decode(i, &mut buf)?;
+                n += deliver(i, &buf)?;
             }
             return Ok(n);
         }
-        // Long scans decode a window of blocks in parallel, then hand them to
-        // the sink in order; the buffers are reused from window to window.
         let window = (2 * rayon::current_num_threads()).clamp(2, 16);
-        let mut bufs: Vec<Values> = (0..window.min(end - start)).map(|_| Default::default()).collect();
+        let mut bufs: Vec<V> = (0..window.min(end - start)).map(|_| V::default()).collect();
         let mut i = start;
         while i < end {
             let j = (i + window).min(end);
             let decoded: Vec<Result<()>> = bufs[..j - i]
                 .par_iter_mut()
                 .enumerate()
-                .map(|(k, values)| {
-                    let m = blocks
-                        .get(i + k)
-                        .ok_or_else(|| self.corrupt(0, "block index out of range"))?;
-                    self.decode_state_columns(i + k, values, needs_time(m))
-                })
+                .map(|(k, buf)| decode(i + k, buf))
                 .collect();
             for (k, result) in decoded.into_iter().enumerate() {
                 result?;
-                if let (Some(m), Some(values)) = (blocks.get(i + k), bufs.get(k)) {
-                    n += deliver(m, values, sink)?;
+                if let Some(buf) = bufs.get(k) {
+                    n += deliver(i + k, buf)?;
                 }
             }
             i = j;
@@ -575,6 +593,18 @@ impl SegmentReader {
         Ok(())
     }
 
+    /// The blocks `[start, end)` of `section` that may hold rows with
+    /// `lo <= time <= hi`; `None` for an empty range.
+    fn blocks_between(&self, section: Section, lo: Timestamp, hi: Timestamp) -> Option<(usize, usize)> {
+        if lo > hi {
+            return None;
+        }
+        let blocks = self.blocks(section);
+        let start = blocks.partition_point(|m| m.last_time < lo.0);
+        let end = blocks.partition_point(|m| m.first_time <= hi.0).max(start);
+        Some((start, end))
+    }
+
     fn scan_section(
         &self,
         section: Section,
@@ -582,12 +612,10 @@ impl SegmentReader {
         hi: Timestamp,
         sink: &mut TransitionSink<'_>,
     ) -> Result<u64> {
-        if lo > hi {
-            return Ok(0);
-        }
         let blocks = self.blocks(section);
-        let start = blocks.partition_point(|m| m.last_time < lo.0);
-        let end = blocks.partition_point(|m| m.first_time <= hi.0).max(start);
+        let Some((start, end)) = self.blocks_between(section, lo, hi) else {
+            return Ok(0);
+        };
         // Each row passed on lies in [lo, hi]; only the edge blocks need cutting.
         let deliver = |m: &BlockMeta, rows: &[TransitionRow], sink: &mut TransitionSink<'_>| -> Result<u64> {
             let a = if m.first_time >= lo.0 {
@@ -608,37 +636,17 @@ impl SegmentReader {
                 None => Ok(0),
             }
         };
-        let mut n = 0u64;
-        if end - start <= 2 {
-            let mut s = Scratch::default();
-            for (i, m) in blocks.iter().enumerate().take(end).skip(start) {
-                self.decode_transitions(section, i, &mut s.values, &mut s.transitions)?;
-                n += deliver(m, &s.transitions, sink)?;
-            }
-            return Ok(n);
-        }
-        // Long scans decode a window of blocks in parallel, then hand them to
-        // the sink in order; the buffers are reused from window to window.
-        let window = (8 * rayon::current_num_threads()).clamp(2, 32);
-        let mut bufs: Vec<(Values, Vec<TransitionRow>)> =
-            (0..window.min(end - start)).map(|_| Default::default()).collect();
-        let mut i = start;
-        while i < end {
-            let j = (i + window).min(end);
-            let decoded: Vec<Result<()>> = bufs[..j - i]
-                .par_iter_mut()
-                .enumerate()
-                .map(|(k, (values, rows))| self.decode_transitions(section, i + k, values, rows))
-                .collect();
-            for (k, result) in decoded.into_iter().enumerate() {
-                result?;
-                if let (Some(m), Some((_, rows))) = (blocks.get(i + k), bufs.get(k)) {
-                    n += deliver(m, rows, sink)?;
-                }
-            }
-            i = j;
-        }
-        Ok(n)
+        self.decode_in_order(
+            start,
+            end,
+            |i, (values, rows): &mut (Values, Vec<TransitionRow>)| {
+                self.decode_transitions(section, i, values, rows)
+            },
+            |i, (_, rows)| match blocks.get(i) {
+                Some(m) => deliver(m, rows, sink),
+                None => Ok(0),
+            },
+        )
     }
 
     /// Block and row range `[first, end)` of one collection's memberships.
