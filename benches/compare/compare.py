@@ -181,10 +181,17 @@ def duck_states_by_collection(con, at):
         {"at": at},
     ).fetchall()
     names = [r[0] for r in con.execute("SELECT DISTINCT collection FROM memberships").fetchall()]
+    return by_collection_csv(names, rows, pivot)
+
+
+def by_collection_csv(names, rows, pivot_of):
+    """`STATES BY COLLECTION` CSV from (collection, state, count) rows: one
+    row per collection in `names` (bytewise order), states pivoted by
+    `pivot_of`."""
     per = {n: [] for n in names}
     for coll, state, n in rows:
         per[coll].append((state, n))
-    out = [[n] + pivot(per[n]) for n in sorted(names, key=lambda s: s.encode())]
+    out = [[n] + pivot_of(per[n]) for n in sorted(names, key=lambda s: s.encode())]
     return to_csv(["collection"] + STATES + ["total"], out)
 
 
@@ -325,11 +332,7 @@ def int_states_by_collection(con, at):
         {"at": at},
     ).fetchall()
     names = [r[0] for r in con.execute("SELECT DISTINCT collection FROM mb").fetchall()]
-    per = {n: [] for n in names}
-    for coll, st, n in rows:
-        per[coll].append((st, n))
-    out = [[n] + int_pivot(per[n]) for n in sorted(names, key=lambda s: s.encode())]
-    return to_csv(["collection"] + STATES + ["total"], out)
+    return by_collection_csv(names, rows, int_pivot)
 
 
 def int_series(con, coll, start, end, every):

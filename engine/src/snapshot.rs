@@ -268,16 +268,10 @@ impl AsOf {
     /// The state a client counts as at `at` (`stale_before` needs times).
     #[inline]
     fn effective(&self, c: usize, stale_before: Option<i64>) -> State {
-        match self.state[c] {
-            NO_STATE => State::NotStarted,
-            s => {
-                if stale_before.is_some_and(|limit| self.time.get(c).is_some_and(|&t| t < limit)) {
-                    State::Unknown
-                } else {
-                    State::from_index(s).unwrap_or(State::Unknown)
-                }
-            }
-        }
+        let s = self.state[c];
+        let stale =
+            s != NO_STATE && stale_before.is_some_and(|limit| self.time.get(c).is_some_and(|&t| t < limit));
+        if stale { State::Unknown } else { state_of_byte(s) }
     }
 }
 
@@ -324,12 +318,8 @@ impl StateMasks {
         }
         let mut counts = StateCounts::default();
         for (slot, &n) in slots.iter().enumerate() {
-            let state = match slot {
-                Self::NONE => State::NotStarted,
-                Self::INVALID => State::Unknown,
-                s => State::from_index(s as u8).unwrap_or(State::Unknown),
-            };
-            counts.add_many(state, n);
+            let byte = if slot == Self::NONE { NO_STATE } else { slot as u8 };
+            counts.add_many(state_of_byte(byte), n);
         }
         counts
     }
@@ -363,6 +353,16 @@ impl ClientSet {
     }
     fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         iter_bits(&self.words)
+    }
+}
+
+/// The state a state byte of an [`AsOf`] counts as (ignoring staleness):
+/// [`NO_STATE`] is `NotStarted`, a byte that is no state index `Unknown`.
+#[inline]
+fn state_of_byte(byte: u8) -> State {
+    match byte {
+        NO_STATE => State::NotStarted,
+        s => State::from_index(s).unwrap_or(State::Unknown),
     }
 }
 
@@ -813,11 +813,7 @@ impl Snapshot {
             for byte in 0..256usize {
                 let total: u64 = lanes.iter().map(|lane| lane[byte]).sum();
                 if total > 0 {
-                    let state = match byte as u8 {
-                        NO_STATE => State::NotStarted,
-                        s => State::from_index(s).unwrap_or(State::Unknown),
-                    };
-                    counts.add_many(state, total);
+                    counts.add_many(state_of_byte(byte as u8), total);
                 }
             }
             return counts;

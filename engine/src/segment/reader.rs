@@ -199,7 +199,7 @@ impl SegmentReader {
         let mut s = Scratch::default();
         for section in [Section::Transitions, Section::Failures, Section::Memberships] {
             for i in 0..self.blocks(section).len() {
-                self.block_bytes(section, i)?;
+                self.block(section, i)?;
             }
         }
         let mut failed = 0u64;
@@ -274,7 +274,7 @@ impl SegmentReader {
     }
 
     /// The bytes of block `i`, crc-checked.
-    fn block_bytes(&self, section: Section, i: usize) -> Result<&[u8]> {
+    fn block(&self, section: Section, i: usize) -> Result<(&[u8], &BlockMeta)> {
         let m = self
             .blocks(section)
             .get(i)
@@ -302,7 +302,12 @@ impl SegmentReader {
                 ),
             ));
         }
-        Ok(bytes)
+        Ok((bytes, m))
+    }
+
+    /// Damage found in block `i` (at `m`) of `section`.
+    fn bad_block(&self, section: Section, i: usize, m: &BlockMeta, what: &str) -> Error {
+        self.corrupt(m.offset, format!("{} block {i}: {what}", section.name()))
     }
 
     /// Decodes transition or failure block `i` into `rows`.
@@ -313,12 +318,9 @@ impl SegmentReader {
         values: &mut Values,
         rows: &mut Vec<TransitionRow>,
     ) -> Result<()> {
-        let bytes = self.block_bytes(section, i)?;
-        let Some(m) = self.blocks(section).get(i) else {
-            return Err(self.corrupt(0, "block index out of range"));
-        };
+        let (bytes, m) = self.block(section, i)?;
         let n = m.rows as usize;
-        let bad_block = |what: &str| self.corrupt(m.offset, format!("{} block {i}: {what}", section.name()));
+        let bad_block = |what: &str| self.bad_block(section, i, m, what);
         let mut at = 0usize;
         let mut next = || -> Result<Column<'_>> {
             let rest = bytes.get(at..).unwrap_or_default();
@@ -390,12 +392,9 @@ impl SegmentReader {
     /// block index when times are decoded.
     fn decode_state_columns(&self, i: usize, values: &mut Values, with_time: bool) -> Result<()> {
         let section = Section::Transitions;
-        let bytes = self.block_bytes(section, i)?;
-        let Some(m) = self.blocks(section).get(i) else {
-            return Err(self.corrupt(0, "block index out of range"));
-        };
+        let (bytes, m) = self.block(section, i)?;
         let n = m.rows as usize;
-        let bad_block = |what: &str| self.corrupt(m.offset, format!("{} block {i}: {what}", section.name()));
+        let bad_block = |what: &str| self.bad_block(section, i, m, what);
         let mut at = 0usize;
         for (k, values) in values.iter_mut().enumerate() {
             let rest = bytes.get(at..).unwrap_or_default();
@@ -523,12 +522,9 @@ impl SegmentReader {
 
     /// Decodes membership block `i` into `rows`.
     fn decode_memberships(&self, i: usize, values: &mut Values, rows: &mut Vec<MembershipRow>) -> Result<()> {
-        let bytes = self.block_bytes(Section::Memberships, i)?;
-        let Some(m) = self.membership_blocks.get(i) else {
-            return Err(self.corrupt(0, "block index out of range"));
-        };
+        let (bytes, m) = self.block(Section::Memberships, i)?;
         let n = m.rows as usize;
-        let bad_block = |what: &str| self.corrupt(m.offset, format!("membership block {i}: {what}"));
+        let bad_block = |what: &str| self.bad_block(Section::Memberships, i, m, what);
         let mut at = 0usize;
         let mut next = || -> Result<Column<'_>> {
             let rest = bytes.get(at..).unwrap_or_default();
