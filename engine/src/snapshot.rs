@@ -643,14 +643,23 @@ impl Snapshot {
 
     /// Membership changes of one collection with `time <= hi`, in `(time, seq)` order.
     fn membership_log(&self, collection: CollectionId, hi: Timestamp) -> Result<Vec<MembershipRow>> {
+        self.collection_changes(self.all_runs(), collection, Timestamp::MIN, hi)
+    }
+
+    /// Membership changes of `collection` in `runs` with `lo <= time <= hi`,
+    /// in `(time, seq)` order.
+    fn collection_changes<'a>(
+        &self,
+        runs: impl Iterator<Item = &'a Arc<dyn Run>>,
+        collection: CollectionId,
+        lo: Timestamp,
+        hi: Timestamp,
+    ) -> Result<Vec<MembershipRow>> {
         let mut log: Vec<MembershipRow> = Vec::new();
-        for run in self.all_runs() {
-            if run.membership_count() == 0 {
-                continue;
-            }
-            let rows = run.scan_memberships(Some(collection), hi, &mut |rows| {
+        for run in runs.filter(|r| r.membership_count() > 0) {
+            let rows = run.scan_collection_changes(collection, lo, hi, &mut |rows| {
                 self.check_cancel()?;
-                log.extend(rows.iter().filter(|r| r.collection == collection && r.time <= hi));
+                log.extend_from_slice(rows);
                 Ok(())
             })?;
             self.count_scan(rows);
@@ -679,22 +688,8 @@ impl Snapshot {
         let (time, words) = set.members(i, self.parts.clients.len())?;
         let mut members = ClientSet { words };
         if time < at {
-            let mut after: Vec<MembershipRow> = Vec::new();
-            let mut runs_with_rows = 0;
-            for run in self.parts.base.iter().filter(|r| r.membership_count() > 0) {
-                let before = after.len();
-                let rows =
-                    run.scan_collection_changes(collection, time.saturating_add(1), at, &mut |rows| {
-                        self.check_cancel()?;
-                        after.extend_from_slice(rows);
-                        Ok(())
-                    })?;
-                self.count_scan(rows);
-                runs_with_rows += usize::from(after.len() > before);
-            }
-            if runs_with_rows > 1 {
-                after.sort_unstable_by_key(|r| (r.time, r.seq));
-            }
+            let after =
+                self.collection_changes(self.parts.base.iter(), collection, time.saturating_add(1), at)?;
             for r in &after {
                 apply_change(&mut members.words, r);
             }
