@@ -666,7 +666,9 @@ impl Transaction<'_> {
         let stored = self.stored_transitions(&transitions)?;
         for (row, stored) in transitions.into_iter().zip(stored) {
             let key = row.identity();
-            if stored || self.is_staged_transition(&key)? || !self.buffer_transition_key(&key) {
+            // One hash of the key serves the staged filters and the buffer index.
+            let hash = bloom::hash(&key);
+            if stored || self.is_staged_transition(&key, hash)? || !self.buffer_transition_key(&key, hash) {
                 report.duplicates += 1;
                 continue;
             }
@@ -728,14 +730,11 @@ impl Transaction<'_> {
         Ok(out)
     }
 
-    fn is_staged_transition(&self, key: &TransitionKey) -> Result<bool> {
-        if self.staged.is_empty() {
-            return Ok(false);
-        }
-        let h = bloom::hash(key);
+    /// Whether a staged segment holds `key` (`hash` = `bloom::hash(key)`).
+    fn is_staged_transition(&self, key: &TransitionKey, hash: u64) -> Result<bool> {
         for s in &self.staged {
             if covers(s.seg.as_ref(), key)
-                && s.transitions.may_contain(h)
+                && s.transitions.may_contain(hash)
                 && s.seg.contains_transition(key)?
             {
                 return Ok(true);
@@ -758,8 +757,9 @@ impl Transaction<'_> {
     }
 
     /// The in-transaction duplicate check: false when a row with `key` is
-    /// buffered, else records that the next buffered row has it.
-    fn buffer_transition_key(&mut self, key: &TransitionKey) -> bool {
+    /// buffered, else records that the next buffered row has it (`hash` =
+    /// `bloom::hash(key)`).
+    fn buffer_transition_key(&mut self, key: &TransitionKey, hash: u64) -> bool {
         let rows = &self.transitions;
         if self.transition_index.capacity() == 0 {
             let expected = self.store.opts.txn_spill_rows.min(1 << 20);
@@ -767,7 +767,7 @@ impl Transaction<'_> {
                 .reserve(expected, |&i| bloom::hash(&rows[i].identity()));
         }
         match self.transition_index.entry(
-            bloom::hash(key),
+            hash,
             |&i| rows[i].identity() == *key,
             |&i| bloom::hash(&rows[i].identity()),
         ) {
