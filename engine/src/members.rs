@@ -12,9 +12,10 @@
 //! membership change (a late delta change may precede base changes).
 //!
 //! Invariant of the stored form: a set decodes to exactly the ids it was
-//! built from, every id below the record's client count; the decoder
-//! allocates nothing larger than the client count the record states, which
-//! framing bounds by the file size.
+//! built from, every id below the record's client count. The decoder
+//! allocates a bitmap only as long as the bytes that hold it, and for a list
+//! up to the word of its largest id; the reader refuses a record over more
+//! clients than the store knows before decoding it.
 
 use std::sync::Arc;
 
