@@ -165,7 +165,9 @@ impl Runs {
 
 /// Per-client latest transition as of some time, for one deployment.
 ///
-/// Invariant: `state` holds every client; `time` is either empty (the query
+/// Invariant: `state` holds every client, each byte a state index (below
+/// `State::ALL.len()`) or [`NO_STATE`] (base columns, delta rows and
+/// checkpoints are validated on decode); `time` is either empty (the query
 /// needs no times and no delta run has transitions) or holds every client;
 /// `seq` is empty until the first delta row is applied, then holds every
 /// client, 0 for a state that came from the base (every delta seq is
@@ -273,6 +275,80 @@ impl AsOf {
             s != NO_STATE && stale_before.is_some_and(|limit| self.time.get(c).is_some_and(|&t| t < limit));
         if stale { State::Unknown } else { state_of_byte(s) }
     }
+}
+
+/// Bit `i` of the result is bit `k` of byte `i` of `x` (little-endian
+/// bytes): the eight bits sit 7 apart after the mask, and the multiplier
+/// moves byte `i`'s bit to bit `56 + i` with no two partial products on the
+/// same bit, so nothing carries into the top byte.
+#[inline(always)]
+fn bit_of_each_byte(x: u64, k: u32) -> u64 {
+    (((x >> k) & 0x0101_0101_0101_0101).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// The low three bits of 64 state bytes as three bitmaps (bit `j` of plane
+/// `k` is bit `k` of byte `j`).
+#[inline(always)]
+fn state_planes(states: &[u8; 64]) -> [u64; 3] {
+    let mut planes = [0u64; 3];
+    for (g, chunk) in states.chunks_exact(8).enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(b);
+        for (k, plane) in planes.iter_mut().enumerate() {
+            *plane |= bit_of_each_byte(x, k as u32) << (8 * g);
+        }
+    }
+    planes
+}
+
+/// The state a 3-bit code of [`count_state_codes`] stands for: codes below
+/// 6 are state indexes, 7 is [`NO_STATE`] (`0xFF`), 6 cannot occur (see
+/// [`AsOf`]'s invariant) and counts as `Unknown`, as an invalid byte would.
+fn state_of_code(code: usize) -> State {
+    match code {
+        7 => state_of_byte(NO_STATE),
+        c => state_of_byte(c as u8),
+    }
+}
+
+/// How many members (bits of `members`, client `64 * i + j` at bit `j` of
+/// word `i`) have each 3-bit state code in `states` (clients past the end of
+/// `states` are not counted). Works on 64 clients at a time with no branch
+/// or memory write per member: the codes become three bit planes, and a
+/// code's count is the popcount of the members whose planes spell it.
+/// Relies on [`AsOf`]'s invariant (a byte is a state index or `NO_STATE`).
+fn count_state_codes(states: &[u8], members: &[u64]) -> [u64; 8] {
+    debug_assert!(
+        states
+            .iter()
+            .all(|&s| usize::from(s) < State::ALL.len() || s == NO_STATE)
+    );
+    let mut counts = [0u64; 8];
+    let mut tally = |word: u64, block: &[u8; 64]| {
+        if word == 0 {
+            return;
+        }
+        let [p0, p1, p2] = state_planes(block);
+        for (code, n) in counts.iter_mut().enumerate() {
+            let pick = |plane: u64, bit: usize| if code >> bit & 1 == 1 { plane } else { !plane };
+            *n += u64::from((word & pick(p0, 0) & pick(p1, 1) & pick(p2, 2)).count_ones());
+        }
+    };
+    let mut blocks = states.chunks_exact(64);
+    let mut words = members.iter();
+    for (block, &word) in blocks.by_ref().zip(words.by_ref()) {
+        let mut b = [0u8; 64];
+        b.copy_from_slice(block);
+        tally(word, &b);
+    }
+    let rest = blocks.remainder();
+    if let (false, Some(&word)) = (rest.is_empty(), words.next()) {
+        let mut b = [NO_STATE; 64];
+        b[..rest.len()].copy_from_slice(rest);
+        tally(word & ((1u64 << rest.len()) - 1), &b);
+    }
+    counts
 }
 
 /// Per 64-client word, one bitmap per state slot of an [`AsOf`]: slots 0..6
@@ -779,37 +855,8 @@ impl Snapshot {
         let stale_before = stale_after_ms.map(|d| at.0.saturating_sub(d));
         let mut counts = StateCounts::default();
         if stale_before.is_none() {
-            // A histogram of state bytes, no branch per member: the 64
-            // clients of a set word have their states side by side, and four
-            // lanes keep runs of equal states from serialising increments.
-            let mut lanes = [[0u64; 256]; 4];
-            for (i, &word) in set.words.iter().enumerate() {
-                let base = i * 64;
-                let Some(states) = st.state.get(base..(base + 64).min(st.state.len())) else {
-                    break;
-                };
-                if word == u64::MAX && states.len() == 64 {
-                    for (k, &s) in states.iter().enumerate() {
-                        lanes[k & 3][usize::from(s)] += 1;
-                    }
-                    continue;
-                }
-                let mut w = word;
-                let mut k = 0usize;
-                while w != 0 {
-                    let b = w.trailing_zeros() as usize;
-                    w &= w - 1;
-                    if let Some(&s) = states.get(b) {
-                        lanes[k & 3][usize::from(s)] += 1;
-                        k += 1;
-                    }
-                }
-            }
-            for byte in 0..256usize {
-                let total: u64 = lanes.iter().map(|lane| lane[byte]).sum();
-                if total > 0 {
-                    counts.add_many(state_of_byte(byte as u8), total);
-                }
+            for (code, n) in count_state_codes(&st.state, &set.words).into_iter().enumerate() {
+                counts.add_many(state_of_code(code), n);
             }
             return counts;
         }
@@ -1367,5 +1414,41 @@ fn overlaps(run: &dyn Run, lo: Timestamp, hi: Timestamp) -> bool {
     match run.transition_bounds() {
         Some((a, b)) => a <= hi && b >= lo,
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn bit_of_each_byte_gathers_in_byte_order() {
+        let x = u64::from_le_bytes([1, 0, 3, 2, 5, 4, 0xFF, 6]);
+        assert_eq!(bit_of_each_byte(x, 0), 0b0101_0101);
+        assert_eq!(bit_of_each_byte(x, 1), 0b1100_1100);
+        assert_eq!(bit_of_each_byte(x, 2), 0b1111_0000);
+    }
+
+    proptest! {
+        /// The bit-plane count equals counting member by member.
+        #[test]
+        fn state_code_counts_match_one_by_one(
+            states in proptest::collection::vec(
+                prop_oneof![0u8..6, Just(NO_STATE)], 0..300),
+            words in proptest::collection::vec(any::<u64>(), 0..6),
+        ) {
+            let mut expected = [0u64; 8];
+            for (i, &w) in words.iter().enumerate() {
+                for j in 0..64 {
+                    if w >> j & 1 == 1 {
+                        if let Some(&s) = states.get(i * 64 + j) {
+                            expected[usize::from(s & 7)] += 1;
+                        }
+                    }
+                }
+            }
+            prop_assert_eq!(count_state_codes(&states, &words), expected);
+        }
     }
 }
