@@ -1441,10 +1441,8 @@ mod tests {
             let mut expected = [0u64; 8];
             for (i, &w) in words.iter().enumerate() {
                 for j in 0..64 {
-                    if w >> j & 1 == 1 {
-                        if let Some(&s) = states.get(i * 64 + j) {
-                            expected[usize::from(s & 7)] += 1;
-                        }
+                    if let (1, Some(&s)) = (w >> j & 1, states.get(i * 64 + j)) {
+                        expected[usize::from(s & 7)] += 1;
                     }
                 }
             }
