@@ -26,8 +26,29 @@ pub(crate) type StateSink<'a> = dyn FnMut(StateColumns<'_>) -> Result<()> + 'a;
 pub(crate) struct StateColumns<'a> {
     pub time: Option<&'a [u64]>,
     pub client: &'a [u64],
-    pub deployment: &'a [u64],
+    pub deployment: DeploymentColumn<'a>,
     pub state: &'a [u64],
+}
+
+/// The deployment column of a [`StateColumns`] chunk: most blocks hold one
+/// deployment, and a constant column is not expanded into a value per row.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DeploymentColumn<'a> {
+    /// Every row of the chunk has this deployment id.
+    Constant(u64),
+    /// One deployment id per row.
+    PerRow(&'a [u64]),
+}
+
+impl DeploymentColumn<'_> {
+    /// Whether row `i` has deployment `d` (false past the end).
+    #[inline]
+    pub fn is(&self, i: usize, d: u64) -> bool {
+        match self {
+            DeploymentColumn::Constant(v) => *v == d,
+            DeploymentColumn::PerRow(v) => v.get(i) == Some(&d),
+        }
+    }
 }
 
 /// Callback receiving consecutive chunks of membership changes.
@@ -68,7 +89,7 @@ pub(crate) trait Run: Send + Sync + Debug {
             sink(StateColumns {
                 time: Some(&cols[0][..]).filter(|_| with_time),
                 client: &cols[1],
-                deployment: &cols[2],
+                deployment: DeploymentColumn::PerRow(&cols[2]),
                 state: &cols[3],
             })
         })

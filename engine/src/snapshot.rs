@@ -24,7 +24,7 @@ use crate::model::{
     TransitionRow,
 };
 use crate::rollup::{BaseCache, FailureRollup, HOUR_MS};
-use crate::run::{Run, StateColumns};
+use crate::run::{DeploymentColumn, Run, StateColumns};
 
 /// Most points a series or buckets a histogram may have.
 pub const MAX_POINTS: u64 = 1_000_000;
@@ -210,20 +210,32 @@ impl AsOf {
     fn apply_base_columns(&mut self, deployment: DeploymentId, cols: StateColumns<'_>) {
         let n = self.state.len();
         let d = u64::from(deployment.0);
-        let rows = cols.client.iter().zip(cols.deployment).zip(cols.state);
         match (cols.time, self.time.is_empty(), self.seq.is_empty()) {
-            (_, true, true) => {
-                for ((&c, &dep), &s) in rows {
-                    if dep == d && (c as usize) < n {
-                        self.state[c as usize] = s as u8;
+            (_, true, true) => match cols.deployment {
+                // The common case: a block of one deployment, no times kept.
+                DeploymentColumn::Constant(dep) => {
+                    if dep == d {
+                        for (&c, &s) in cols.client.iter().zip(cols.state) {
+                            if let Some(slot) = self.state.get_mut(c as usize) {
+                                *slot = s as u8;
+                            }
+                        }
                     }
                 }
-            }
+                DeploymentColumn::PerRow(deps) => {
+                    for ((&c, &dep), &s) in cols.client.iter().zip(deps).zip(cols.state) {
+                        if dep == d && (c as usize) < n {
+                            self.state[c as usize] = s as u8;
+                        }
+                    }
+                }
+            },
             (Some(times), _, _) => {
                 let (with_time, with_seq) = (!self.time.is_empty(), !self.seq.is_empty());
-                for (((&c, &dep), &s), &t) in rows.zip(times) {
+                let rows = cols.client.iter().zip(cols.state).zip(times).enumerate();
+                for (i, ((&c, &s), &t)) in rows {
                     let c = c as usize;
-                    if dep != d || c >= n {
+                    if !cols.deployment.is(i, d) || c >= n {
                         continue;
                     }
                     self.state[c] = s as u8;
@@ -1325,8 +1337,8 @@ impl Snapshot {
                 let Some(times) = cols.time else {
                     return Ok(());
                 };
-                for ((&c, &dep), &t) in cols.client.iter().zip(cols.deployment).zip(times) {
-                    if dep == d && wanted.contains(c as usize) {
+                for (i, (&c, &t)) in cols.client.iter().zip(times).enumerate() {
+                    if cols.deployment.is(i, d) && wanted.contains(c as usize) {
                         let k = picked.partition_point(|p| u64::from(p.0) < c);
                         if let Some((_, _, since)) = picked.get_mut(k) {
                             *since = Some(Timestamp(t as i64));

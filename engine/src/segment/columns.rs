@@ -486,6 +486,13 @@ impl<'a> Column<'a> {
         Ok(len)
     }
 
+    /// The column's one value when every value is the same by construction
+    /// (no bits per value, no exceptions, and no step between values).
+    pub(crate) fn constant(&self) -> Option<u64> {
+        (self.width == 0 && self.exc_count == 0 && (self.mode == MODE_FOR || self.step == 0))
+            .then_some(self.base)
+    }
+
     /// Decodes every value into `out` (resized to the column's length).
     pub(crate) fn decode(&self, out: &mut Vec<u64>) {
         // Every element is overwritten below, so a buffer of the right
@@ -599,6 +606,21 @@ mod tests {
         assert!(buf.len() < COLUMN_HEADER_LEN + 16, "{} bytes", buf.len());
     }
 
+    #[test]
+    fn one_repeated_value_is_a_constant_column() {
+        for (values, constant) in [
+            (vec![7u64; 4096], Some(7)),
+            (vec![0u64; 3], Some(0)),
+            (vec![7, 7, 8], None),
+            ((0..100).collect(), None),
+        ] {
+            let mut buf = Vec::new();
+            encode(&values, &mut buf);
+            let (col, _) = Column::parse(&buf, values.len()).expect("parse");
+            assert_eq!(col.constant(), constant, "{values:?}");
+        }
+    }
+
     proptest! {
         #[test]
         fn codec_round_trips(values in proptest::collection::vec(any::<u64>(), 0..200), small in proptest::collection::vec(0u64..50, 0..300)) {
@@ -615,6 +637,9 @@ mod tests {
                 let mut out = Vec::new();
                 col.decode(&mut out);
                 prop_assert_eq!(out.len(), n);
+                if let Some(v) = col.constant() {
+                    prop_assert!(out.iter().all(|&x| x == v), "constant {} but decoded {:?}", v, out);
+                }
             }
         }
     }

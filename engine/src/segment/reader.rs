@@ -30,7 +30,7 @@ use crate::model::{
     Change, ClientId, CollectionId, DeploymentId, ErrorCode, MembershipKey, MembershipRow, Seq, State,
     Timestamp, TransitionKey, TransitionRow,
 };
-use crate::run::{MembershipSink, Run, StateColumns, StateSink, TransitionSink};
+use crate::run::{DeploymentColumn, MembershipSink, Run, StateColumns, StateSink, TransitionSink};
 
 /// The three block sections, in file order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +133,16 @@ const NO_MEMBERSHIP: MembershipRow = MembershipRow {
 
 /// One decode buffer per column.
 type Values = [Vec<u64>; TRANSITION_COLUMNS];
+
+/// The decoded columns of one block for an as-of replay (see
+/// [`SegmentReader::decode_state_columns`]).
+#[derive(Default)]
+struct StateBlock {
+    values: Values,
+    /// The block's deployment when its column is constant (then
+    /// `values[3]` is left empty).
+    deployment: Option<u64>,
+}
 
 /// Reusable decode buffers of one scan.
 #[derive(Default)]
@@ -390,18 +400,26 @@ impl SegmentReader {
     /// always; of the row checks [`Self::decode_transitions`] makes, the
     /// state range is checked, and the first and last time against the
     /// block index when times are decoded.
-    fn decode_state_columns(&self, i: usize, values: &mut Values, with_time: bool) -> Result<()> {
+    fn decode_state_columns(&self, i: usize, block: &mut StateBlock, with_time: bool) -> Result<()> {
         let section = Section::Transitions;
         let (bytes, m) = self.block(section, i)?;
         let n = m.rows as usize;
         let bad_block = |what: &str| self.bad_block(section, i, m, what);
         let mut at = 0usize;
+        block.deployment = None;
+        let values = &mut block.values;
         for (k, values) in values.iter_mut().enumerate() {
             let rest = bytes.get(at..).unwrap_or_default();
             let wanted = matches!(k, 2..=4) || (k == 0 && with_time);
             at += if wanted {
                 let (col, used) = Column::parse(rest, n).map_err(|e| bad_block(e.0))?;
-                col.decode(values);
+                match col.constant().filter(|_| k == 3) {
+                    Some(deployment) => {
+                        block.deployment = Some(deployment);
+                        values.clear();
+                    }
+                    None => col.decode(values),
+                }
                 used
             } else {
                 values.clear();
@@ -442,7 +460,8 @@ impl SegmentReader {
         };
         let inside = |m: &BlockMeta| m.first_time >= lo.0 && m.last_time <= hi.0;
         let needs_time = |m: &BlockMeta| with_time || !inside(m);
-        let deliver = |m: &BlockMeta, v: &Values, sink: &mut StateSink<'_>| -> Result<u64> {
+        let deliver = |m: &BlockMeta, block: &StateBlock, sink: &mut StateSink<'_>| -> Result<u64> {
+            let v = &block.values;
             let t = &v[0];
             let (a, b) = if inside(m) {
                 (0, v[2].len())
@@ -458,7 +477,10 @@ impl SegmentReader {
             sink(StateColumns {
                 time: t.get(a..b).filter(|_| with_time),
                 client: &v[2][a..b],
-                deployment: &v[3][a..b],
+                deployment: match block.deployment {
+                    Some(d) => DeploymentColumn::Constant(d),
+                    None => DeploymentColumn::PerRow(&v[3][a..b]),
+                },
                 state: &v[4][a..b],
             })?;
             Ok((b - a) as u64)
@@ -466,11 +488,11 @@ impl SegmentReader {
         self.decode_in_order(
             start,
             end,
-            |i, values: &mut Values| {
+            |i, block: &mut StateBlock| {
                 let m = blocks
                     .get(i)
                     .ok_or_else(|| self.corrupt(0, "block index out of range"))?;
-                self.decode_state_columns(i, values, needs_time(m))
+                self.decode_state_columns(i, block, needs_time(m))
             },
             |i, values| match blocks.get(i) {
                 Some(m) => deliver(m, values, sink),
