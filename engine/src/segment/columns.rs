@@ -513,15 +513,27 @@ impl<'a> Column<'a> {
             if fused { base } else { 0 },
             &mut residuals[..m],
         );
+        // Exceptions in groups of 64: a group's indices and high parts start
+        // on a byte boundary, so each unpacks through the fixed-width path.
         let iw = bit_len(m.saturating_sub(1) as u64);
-        for j in 0..self.exc_count {
-            let i = unpack_one(self.exc_index, iw, j) as usize;
-            let high = unpack_one(self.exc_high, self.exc_width, j);
-            if let Some(r) = residuals.get_mut(i) {
-                // width + exc_width <= 64 was checked, so width < 64 here; the
-                // low bits hold less than 1 << width, so adding the high part
-                // equals or-ing it in, with or without the base.
-                *r = r.wrapping_add(high << (self.width & 63));
+        let (mut index, mut high) = ([0u64; 64], [0u64; 64]);
+        for first in (0..self.exc_count).step_by(64) {
+            let len = (self.exc_count - first).min(64);
+            let group =
+                |bytes: &'a [u8], width: u32| bytes.get(first / 8 * width as usize..).unwrap_or_default();
+            unpack(group(self.exc_index, iw), iw, &mut index[..len]);
+            unpack(
+                group(self.exc_high, self.exc_width),
+                self.exc_width,
+                &mut high[..len],
+            );
+            for (&i, &h) in index[..len].iter().zip(&high[..len]) {
+                if let Some(r) = residuals.get_mut(i as usize) {
+                    // width + exc_width <= 64 was checked, so width < 64 here;
+                    // the low bits hold less than 1 << width, so adding the
+                    // high part equals or-ing it in, with or without the base.
+                    *r = r.wrapping_add(h << (self.width & 63));
+                }
             }
         }
         if self.mode == MODE_FOR {
@@ -604,6 +616,23 @@ mod tests {
         let mut buf = Vec::new();
         encode(&v, &mut buf);
         assert!(buf.len() < COLUMN_HEADER_LEN + 16, "{} bytes", buf.len());
+    }
+
+    #[test]
+    fn many_exceptions_round_trip() {
+        // More than one group of 64 exceptions, the last group partial.
+        let values: Vec<u64> = (0..4096u64)
+            .map(|i| if i % 20 == 7 { (1 << 40) + i } else { i % 4 })
+            .collect();
+        let mut buf = Vec::new();
+        encode(&values, &mut buf);
+        let (col, _) = Column::parse(&buf, values.len()).expect("parse");
+        assert!(
+            col.exc_count > 64 && col.exc_count % 64 != 0,
+            "{} exceptions",
+            col.exc_count
+        );
+        round_trip(&values);
     }
 
     #[test]
