@@ -157,12 +157,45 @@ fn unpack_block<const W: usize>(bytes: &[u8], base: u64, out: &mut [u64]) {
     }
 }
 
+/// Unpacks 64 values of `W <= 56` bits from `src`, which holds the
+/// group's `W * 8` bytes and at least 8 more: eight runs of eight values,
+/// each run starting on a byte boundary, and every value read with one
+/// unaligned 8-byte load at an offset fixed by `W` (the loop over a run is
+/// unrolled, so there is no per-value offset arithmetic or branch).
+#[inline(always)]
+fn unpack_group_padded<const W: usize>(src: &[u8], base: u64, out: &mut [u64]) {
+    let m = mask(W as u32);
+    for (run, o) in out.chunks_exact_mut(8).enumerate() {
+        let Some(bytes) = src.get(run * W..run * W + W + 8) else {
+            return;
+        };
+        for (k, v) in o.iter_mut().enumerate() {
+            let (at, shift) = (k * W / 8, k * W % 8);
+            let mut b = [0u8; 8];
+            // In range: at + 8 <= 7 * W / 8 + 8 <= bytes.len() = W + 8.
+            b.copy_from_slice(&bytes[at..at + 8]);
+            *v = base.wrapping_add((u64::from_le_bytes(b) >> shift) & m);
+        }
+    }
+}
+
 /// Unpacks with the width known at compile time: whole groups of 64 values
-/// (exactly `W` words each) through [`unpack_block`], the tail value by value.
+/// (exactly `W` words each) through [`unpack_group_padded`] while 8 bytes
+/// follow the group (a copy padded with zeros otherwise) or [`unpack_block`]
+/// for widths above 56, the tail value by value.
 fn unpack_fixed<const W: usize>(bytes: &[u8], base: u64, out: &mut [u64]) {
     let groups = out.len() / 64;
     for (g, o) in out.chunks_exact_mut(64).enumerate() {
-        match bytes.get(g * W * 8..(g + 1) * W * 8) {
+        let start = g * W * 8;
+        match bytes.get(start..start + W * 8) {
+            Some(group) if W <= 56 => match bytes.get(start..start + W * 8 + 8) {
+                Some(src) => unpack_group_padded::<W>(src, base, o),
+                None => {
+                    let mut padded = [0u8; 64 * 8 + 8];
+                    padded[..W * 8].copy_from_slice(group);
+                    unpack_group_padded::<W>(&padded[..W * 8 + 8], base, o);
+                }
+            },
             Some(b) => unpack_block::<W>(b, base, o),
             None => o.fill(base),
         }
@@ -577,8 +610,10 @@ mod tests {
 
     #[test]
     fn pack_unpack_every_width() {
-        for w in 0..=64u32 {
-            let vals: Vec<u64> = (0..77u64)
+        // One group and a tail; whole groups only (the last one read from a
+        // padded copy); several groups and a tail.
+        for (w, len) in (0..=64u32).flat_map(|w| [(w, 77u64), (w, 64 * 3), (w, 64 * 5 + 9)]) {
+            let vals: Vec<u64> = (0..len)
                 .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) & mask(w))
                 .collect();
             let mut buf = Vec::new();
