@@ -939,11 +939,15 @@ impl Snapshot {
                 }
                 let mut at = point(k0);
                 let mut st = self.as_of(deployment, at, stale_after_ms.is_some())?;
-                let log = match collection {
-                    Some(c) => self.membership_log(c, point(k1 - 1))?,
-                    None => Vec::new(),
+                // Members at the first point (from a membership snapshot
+                // when there is one), then the changes up to the last point.
+                let (mut members, log) = match collection {
+                    Some(c) => (
+                        self.members_at(c, at)?,
+                        self.collection_changes(self.all_runs(), c, at.saturating_add(1), point(k1 - 1))?,
+                    ),
+                    None => (ClientSet::new(self.parts.clients.len()), Vec::new()),
                 };
-                let mut members = ClientSet::new(self.parts.clients.len());
                 let mut next_change = 0;
                 for k in k0..k1 {
                     let t = point(k);
