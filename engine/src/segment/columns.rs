@@ -401,6 +401,12 @@ pub(crate) struct Column<'a> {
     exc_high: &'a [u8],
 }
 
+/// The packed values of `width` bits from value `first` on (a multiple of
+/// 64, so they start on a byte boundary).
+fn exception_group(bytes: &[u8], width: u32, first: usize) -> &[u8] {
+    bytes.get(first / 8 * width as usize..).unwrap_or_default()
+}
+
 fn le_u32(b: &[u8], at: usize) -> Option<u32> {
     let s = b.get(at..at + 4)?;
     Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
@@ -467,12 +473,16 @@ impl<'a> Column<'a> {
         let exc_high = take(high_len)?;
         // Exception indices must be strictly increasing and in range.
         let mut prev: Option<u64> = None;
-        for j in 0..exc_count {
-            let i = unpack_one(exc_index, iw, j);
-            if i >= m as u64 || prev.is_some_and(|p| i <= p) {
-                return Err(ColumnError("column exception index out of order or range"));
+        let mut index = [0u64; 64];
+        for first in (0..exc_count).step_by(64) {
+            let len = (exc_count - first).min(64);
+            unpack(exception_group(exc_index, iw, first), iw, &mut index[..len]);
+            for &i in &index[..len] {
+                if i >= m as u64 || prev.is_some_and(|p| i <= p) {
+                    return Err(ColumnError("column exception index out of order or range"));
+                }
+                prev = Some(i);
             }
-            prev = Some(i);
         }
         Ok((
             Column {
@@ -526,6 +536,16 @@ impl<'a> Column<'a> {
             .then_some(self.base)
     }
 
+    /// A bound no value of the column exceeds, read from its header: for a
+    /// frame-of-reference column without exceptions, `base + scale * (2^width - 1)`;
+    /// `None` for other columns (or if the bound overflows).
+    pub(crate) fn upper_bound(&self) -> Option<u64> {
+        if self.mode != MODE_FOR || self.exc_count > 0 {
+            return None;
+        }
+        mask(self.width).checked_mul(self.scale)?.checked_add(self.base)
+    }
+
     /// Decodes every value into `out` (resized to the column's length).
     pub(crate) fn decode(&self, out: &mut Vec<u64>) {
         // Every element is overwritten below, so a buffer of the right
@@ -552,11 +572,9 @@ impl<'a> Column<'a> {
         let (mut index, mut high) = ([0u64; 64], [0u64; 64]);
         for first in (0..self.exc_count).step_by(64) {
             let len = (self.exc_count - first).min(64);
-            let group =
-                |bytes: &'a [u8], width: u32| bytes.get(first / 8 * width as usize..).unwrap_or_default();
-            unpack(group(self.exc_index, iw), iw, &mut index[..len]);
+            unpack(exception_group(self.exc_index, iw, first), iw, &mut index[..len]);
             unpack(
-                group(self.exc_high, self.exc_width),
+                exception_group(self.exc_high, self.exc_width, first),
                 self.exc_width,
                 &mut high[..len],
             );
@@ -682,6 +700,8 @@ mod tests {
             encode(&values, &mut buf);
             let (col, _) = Column::parse(&buf, values.len()).expect("parse");
             assert_eq!(col.constant(), constant, "{values:?}");
+            let max = values.iter().copied().max().unwrap_or(0);
+            assert!(col.upper_bound().is_none_or(|b| b >= max), "{values:?}");
         }
     }
 
@@ -701,6 +721,9 @@ mod tests {
                 let mut out = Vec::new();
                 col.decode(&mut out);
                 prop_assert_eq!(out.len(), n);
+                if let Some(bound) = col.upper_bound() {
+                    prop_assert!(out.iter().all(|&x| x <= bound), "bound {} but decoded {:?}", bound, out);
+                }
                 if let Some(v) = col.constant() {
                     prop_assert!(out.iter().all(|&x| x == v), "constant {} but decoded {:?}", v, out);
                 }

@@ -407,12 +407,15 @@ impl SegmentReader {
         let bad_block = |what: &str| self.bad_block(section, i, m, what);
         let mut at = 0usize;
         block.deployment = None;
+        let mut states_in_range = false;
         let values = &mut block.values;
         for (k, values) in values.iter_mut().enumerate() {
             let rest = bytes.get(at..).unwrap_or_default();
             let wanted = matches!(k, 2..=4) || (k == 0 && with_time);
             at += if wanted {
                 let (col, used) = Column::parse(rest, n).map_err(|e| bad_block(e.0))?;
+                // States below 6 by the column's header need no check per row.
+                states_in_range |= k == 4 && col.upper_bound().is_some_and(|b| b < State::ALL.len() as u64);
                 match col.constant().filter(|_| k == 3) {
                     Some(deployment) => {
                         block.deployment = Some(deployment);
@@ -429,9 +432,10 @@ impl SegmentReader {
         if at != bytes.len() {
             return Err(bad_block("bytes left after the last column"));
         }
-        let bad_state = values[4]
-            .iter()
-            .fold(false, |b, &v| b | (v >= State::ALL.len() as u64));
+        let bad_state = !states_in_range
+            && values[4]
+                .iter()
+                .fold(false, |b, &v| b | (v >= State::ALL.len() as u64));
         let t = &values[0];
         let bounds = !with_time
             || (t.first().map(|&v| v as i64) == Some(m.first_time)
