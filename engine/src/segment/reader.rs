@@ -163,7 +163,7 @@ impl SegmentReader {
     /// Checks the magic, the format version (a newer one is
     /// [`Error::UnsupportedVersion`]), the header, footer and metadata crcs,
     /// and every offset, length and count against the file size and each
-    /// other. Block crcs are checked on first use or by [`Self::verify`].
+    /// other. Block crcs are checked on every decode, and all by [`Self::verify`].
     pub(crate) fn open(bytes: SharedBytes, path: PathBuf) -> Result<SegmentReader> {
         let (summary, failures, errors, directory, blocks) = parse(bytes.as_ref().as_ref(), &path)?;
         if crate::bytes::changed_underneath(bytes.as_ref().as_ref()) {
