@@ -314,6 +314,16 @@ fn state_planes(states: &[u8; 64]) -> [u64; 3] {
     planes
 }
 
+/// Per 3-bit state code, the bitmap of the 64 states that have it.
+#[inline(always)]
+fn code_masks(states: &[u8; 64]) -> [u64; 8] {
+    let [p0, p1, p2] = state_planes(states);
+    std::array::from_fn(|code| {
+        let pick = |plane: u64, bit: usize| if code >> bit & 1 == 1 { plane } else { !plane };
+        pick(p0, 0) & pick(p1, 1) & pick(p2, 2)
+    })
+}
+
 /// The state a 3-bit code of [`count_state_codes`] stands for: codes below
 /// 6 are state indexes, 7 is [`NO_STATE`] (`0xFF`), 6 cannot occur (see
 /// [`AsOf`]'s invariant) and counts as `Unknown`, as an invalid byte would.
@@ -341,10 +351,8 @@ fn count_state_codes(states: &[u8], members: &[u64]) -> [u64; 8] {
         if word == 0 {
             return;
         }
-        let [p0, p1, p2] = state_planes(block);
-        for (code, n) in counts.iter_mut().enumerate() {
-            let pick = |plane: u64, bit: usize| if code >> bit & 1 == 1 { plane } else { !plane };
-            *n += u64::from((word & pick(p0, 0) & pick(p1, 1) & pick(p2, 2)).count_ones());
+        for (n, mask) in counts.iter_mut().zip(code_masks(block)) {
+            *n += u64::from((word & mask).count_ones());
         }
     };
     let mut blocks = states.chunks_exact(64);
@@ -363,33 +371,22 @@ fn count_state_codes(states: &[u8], members: &[u64]) -> [u64; 8] {
     counts
 }
 
-/// Per 64-client word, one bitmap per state slot of an [`AsOf`]: slots 0..6
-/// the state indexes, [`StateMasks::NONE`] no transition yet,
-/// [`StateMasks::INVALID`] any other byte (counted as `Unknown`, as
-/// [`AsOf::effective`] does).
+/// Per 64-client word of an [`AsOf`], one bitmap per 3-bit state code (see
+/// [`count_state_codes`]; bits past the state vector are clear).
 struct StateMasks {
     words: Vec<[u64; 8]>,
 }
 
 impl StateMasks {
-    const NONE: usize = 6;
-    const INVALID: usize = 7;
-
     fn of(st: &AsOf) -> StateMasks {
-        let mut slot_of = [Self::INVALID as u8; 256];
-        for (s, slot) in slot_of.iter_mut().enumerate().take(Self::NONE) {
-            *slot = s as u8;
-        }
-        slot_of[usize::from(NO_STATE)] = Self::NONE as u8;
         let words = st
             .state
             .chunks(64)
             .map(|chunk| {
-                let mut masks = [0u64; 8];
-                for (k, &s) in chunk.iter().enumerate() {
-                    masks[usize::from(slot_of[usize::from(s)])] |= 1 << k;
-                }
-                masks
+                let mut block = [NO_STATE; 64];
+                block[..chunk.len()].copy_from_slice(chunk);
+                let valid = u64::MAX >> (64 - chunk.len());
+                code_masks(&block).map(|mask| mask & valid)
             })
             .collect();
         StateMasks { words }
@@ -398,16 +395,18 @@ impl StateMasks {
     /// Counts of the members of `set` (clients past the state vector are
     /// not counted, as in [`Snapshot::counts`]).
     fn count(&self, set: &ClientSet) -> StateCounts {
-        let mut slots = [0u64; 8];
-        for (member, masks) in set.words.iter().zip(&self.words) {
-            for (n, mask) in slots.iter_mut().zip(masks) {
+        let mut per_code = [0u64; 8];
+        for (&member, masks) in set.words.iter().zip(&self.words) {
+            if member == 0 {
+                continue;
+            }
+            for (n, mask) in per_code.iter_mut().zip(masks) {
                 *n += u64::from((member & mask).count_ones());
             }
         }
         let mut counts = StateCounts::default();
-        for (slot, &n) in slots.iter().enumerate() {
-            let byte = if slot == Self::NONE { NO_STATE } else { slot as u8 };
-            counts.add_many(state_of_byte(byte), n);
+        for (code, n) in per_code.into_iter().enumerate() {
+            counts.add_many(state_of_code(code), n);
         }
         counts
     }
@@ -1463,6 +1462,14 @@ mod tests {
                 }
             }
             prop_assert_eq!(count_state_codes(&states, &words), expected);
+            // The per-state bitmaps used for many collections agree, also
+            // for member bits past the state vector (not counted).
+            let mut counts = StateCounts::default();
+            for (code, n) in expected.into_iter().enumerate() {
+                counts.add_many(state_of_code(code), n);
+            }
+            let st = AsOf { state: states, time: Vec::new(), seq: Vec::new() };
+            prop_assert_eq!(StateMasks::of(&st).count(&ClientSet { words }), counts);
         }
     }
 }
