@@ -2,7 +2,7 @@
 //!
 //! `rctime --db DIR --runs N --queries queries.json` where the file holds
 //! `[{"name": ..., "rql": ...}]`; prints a JSON array of
-//! `{"name", "median_ms", "min_ms", "runs", "csv"}`. Each run takes a fresh
+//! `{"name", "times_ms" (in run order), "median_ms", "min_ms", "runs", "csv"}`. Each run takes a fresh
 //! snapshot handle, as a query in the REPL would.
 
 use std::path::PathBuf;
@@ -48,8 +48,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             csv.clear();
             render(&table, OutputFormat::Csv, &mut csv)?;
         }
+        let in_order = times.clone();
         times.sort_by(f64::total_cmp);
         out.push(serde_json::json!({
+            "times_ms": in_order,
             "name": name,
             "median_ms": times[times.len() / 2],
             "min_ms": times[0],
