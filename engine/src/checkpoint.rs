@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use crate::bytes::SharedBytes;
 
 use crate::error::{Error, Result};
-use crate::members::{EncodedMembers, decode_member_set};
+use crate::members::{EncodedMembers, decode_member_set_into};
 use crate::model::{CollectionId, DeploymentId, Timestamp};
 use crate::rollup::{FailureRollup, StoredRollup};
 use crate::segment::{Column, encode_column, pack, packed_len, unpack};
@@ -511,6 +511,20 @@ impl CheckpointSet {
     /// resized to `clients.div_ceil(64)` words. A snapshot over more clients
     /// than `clients` is damage (client ids are never reused or dropped).
     pub(crate) fn members(&self, i: usize, clients: usize) -> Result<(Timestamp, Vec<u64>)> {
+        let mut words = Vec::new();
+        let time = self.members_into(i, clients, &mut words, &mut Vec::new())?;
+        Ok((time, words))
+    }
+
+    /// [`Self::members`] into `words` (replacing what it held), with `ids`
+    /// as decode scratch; returns the snapshot's time.
+    pub(crate) fn members_into(
+        &self,
+        i: usize,
+        clients: usize,
+        words: &mut Vec<u64>,
+        ids: &mut Vec<u64>,
+    ) -> Result<Timestamp> {
         let meta = self.members.get(i).ok_or_else(|| {
             Error::corrupt(&self.path, 0, format!("membership snapshot {i} does not exist"))
         })?;
@@ -525,7 +539,7 @@ impl CheckpointSet {
             return Err(self.bad(meta, "membership snapshot over more clients than the store has"));
         }
         let body = record.get(RECORD_HEADER_LEN..).unwrap_or_default();
-        let mut words = decode_member_set(body, meta.clients)
+        decode_member_set_into(body, meta.clients, words, ids)
             .map_err(|what| self.bad(meta, &format!("membership snapshot: {what}")))?;
         if crate::bytes::changed_underneath(bytes) {
             return Err(self.bad(
@@ -534,7 +548,7 @@ impl CheckpointSet {
             ));
         }
         words.resize(clients.div_ceil(64), 0);
-        Ok((meta.time, words))
+        Ok(meta.time)
     }
 
     /// Collection, time and client count of every membership snapshot, in

@@ -69,25 +69,41 @@ pub(crate) fn encode_member_set(words: &[u64], clients: usize) -> Vec<u8> {
 /// `clients.div_ceil(64)` of them for a stored bitmap (whose length the
 /// body proves), for a list only up to the word of its largest id (so that
 /// a damaged client count cannot make it allocate). Callers resize.
+#[cfg(test)]
 pub(crate) fn decode_member_set(body: &[u8], clients: usize) -> std::result::Result<Vec<u64>, &'static str> {
-    let words = clients.div_ceil(64);
+    let mut words = Vec::new();
+    decode_member_set_into(body, clients, &mut words, &mut Vec::new())?;
+    Ok(words)
+}
+
+/// [`decode_member_set`] into `words` (replacing what it held), with `ids`
+/// as scratch: a query that decodes many sets reuses both buffers instead
+/// of allocating (and page-faulting) fresh ones per set.
+pub(crate) fn decode_member_set_into(
+    body: &[u8],
+    clients: usize,
+    words: &mut Vec<u64>,
+    ids: &mut Vec<u64>,
+) -> std::result::Result<(), &'static str> {
+    let word_count = clients.div_ceil(64);
     let (&form, rest) = body.split_first().ok_or("empty member set")?;
+    words.clear();
     match form {
         FORM_BITMAP => {
-            if rest.len() != words * 8 {
+            if rest.len() != word_count * 8 {
                 return Err("member bitmap length disagrees with the client count");
             }
-            let out: Vec<u64> = rest
-                .chunks_exact(8)
-                .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-                .collect();
-            if let Some(&last) = out.last()
+            words.extend(
+                rest.chunks_exact(8)
+                    .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])),
+            );
+            if let Some(&last) = words.last()
                 && !clients.is_multiple_of(64)
                 && last >> (clients % 64) != 0
             {
                 return Err("member bitmap sets a client past the client count");
             }
-            Ok(out)
+            Ok(())
         }
         FORM_LIST => {
             let count = rest
@@ -97,20 +113,19 @@ pub(crate) fn decode_member_set(body: &[u8], clients: usize) -> std::result::Res
             if count > clients {
                 return Err("more members than clients");
             }
-            let mut ids = Vec::new();
             let mut at = 4usize;
-            decode_chunked(rest, &mut at, count, &mut ids)?;
+            decode_chunked(rest, &mut at, count, ids)?;
             if at != rest.len() {
                 return Err("bytes left after the member list");
             }
             if !ids.windows(2).all(|w| w[0] < w[1]) || ids.last().is_some_and(|&c| c >= clients as u64) {
                 return Err("member ids out of order or range");
             }
-            let mut out = vec![0u64; ids.last().map_or(0, |&c| c as usize / 64 + 1)];
-            for &c in &ids {
-                out[c as usize / 64] |= 1 << (c % 64);
+            words.resize(ids.last().map_or(0, |&c| c as usize / 64 + 1), 0);
+            for &c in ids.iter() {
+                words[c as usize / 64] |= 1 << (c % 64);
             }
-            Ok(out)
+            Ok(())
         }
         _ => Err("unknown member set form"),
     }

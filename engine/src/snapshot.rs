@@ -412,8 +412,16 @@ impl StateMasks {
     }
 }
 
+/// Buffers a member-set lookup fills: the set, and scratch for decoding a
+/// stored id list. Reused across the collections of one query.
+#[derive(Default)]
+struct MemberBuffers {
+    set: ClientSet,
+    ids: Vec<u64>,
+}
+
 /// A set of client ids.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct ClientSet {
     words: Vec<u64>,
 }
@@ -423,6 +431,12 @@ impl ClientSet {
         ClientSet {
             words: vec![0; n.div_ceil(64)],
         }
+    }
+
+    /// Empties the set and sizes it for `n` clients, keeping its allocation.
+    fn reset(&mut self, n: usize) {
+        self.words.clear();
+        self.words.resize(n.div_ceil(64), 0);
     }
     #[inline]
     fn set(&mut self, c: usize, on: bool) {
@@ -757,39 +771,56 @@ impl Snapshot {
         Ok(log)
     }
 
-    /// Members of `collection` at `at` from the latest membership snapshot
-    /// at or before `at` plus the base changes after it; `None` when there
-    /// is no such snapshot or a delta run holds membership changes (which
-    /// the snapshots do not cover).
-    fn members_from_snapshot(&self, collection: CollectionId, at: Timestamp) -> Result<Option<ClientSet>> {
+    /// Members of `collection` at `at` into `bufs.set` from the latest
+    /// membership snapshot at or before `at` plus the base changes after it;
+    /// false (and `bufs` unspecified) when there is no such snapshot or a
+    /// delta run holds membership changes (which the snapshots do not cover).
+    fn members_from_snapshot(
+        &self,
+        collection: CollectionId,
+        at: Timestamp,
+        bufs: &mut MemberBuffers,
+    ) -> Result<bool> {
         let Some(set) = &self.parts.checkpoints else {
-            return Ok(None);
+            return Ok(false);
         };
         if self.parts.delta.iter().any(|r| r.membership_count() > 0) {
-            return Ok(None);
+            return Ok(false);
         }
         let Some(i) = set.latest_members_at(collection, at) else {
-            return Ok(None);
+            return Ok(false);
         };
         self.probe.member_snapshots_used.fetch_add(1, Ordering::Relaxed);
-        let (time, words) = set.members(i, self.parts.clients.len())?;
-        let mut members = ClientSet { words };
+        let time = set.members_into(i, self.parts.clients.len(), &mut bufs.set.words, &mut bufs.ids)?;
         if time < at {
             let after =
                 self.collection_changes(self.parts.base.iter(), collection, time.saturating_add(1), at)?;
             for r in &after {
-                apply_change(&mut members.words, r);
+                apply_change(&mut bufs.set.words, r);
             }
         }
-        Ok(Some(members))
+        Ok(true)
     }
 
     fn members_at(&self, collection: CollectionId, at: Timestamp) -> Result<ClientSet> {
-        if let Some(set) = self.members_from_snapshot(collection, at)? {
-            return Ok(set);
+        let mut bufs = MemberBuffers::default();
+        self.members_at_into(collection, at, &mut bufs)?;
+        Ok(bufs.set)
+    }
+
+    /// Members of `collection` at `at` into `bufs.set`, reusing its buffers.
+    fn members_at_into(
+        &self,
+        collection: CollectionId,
+        at: Timestamp,
+        bufs: &mut MemberBuffers,
+    ) -> Result<()> {
+        if self.members_from_snapshot(collection, at, bufs)? {
+            return Ok(());
         }
         let n = self.parts.clients.len();
-        let mut set = ClientSet::new(n);
+        let set = &mut bufs.set;
+        set.reset(n);
         // The common case (a compacted store: every membership change in one
         // run) streams the run's rows, which come in (time, seq) order,
         // straight into the set instead of gathering and sorting a log.
@@ -808,14 +839,14 @@ impl Snapshot {
             })?;
             self.count_scan(rows);
             if ordered {
-                return Ok(set);
+                return Ok(());
             }
-            set = ClientSet::new(n);
+            set.reset(n);
         }
         for r in self.membership_log(collection, at)? {
             set.set(r.client.0 as usize, r.change == Change::Join);
         }
-        Ok(set)
+        Ok(())
     }
 
     /// Per client, the time of its first membership change (`i64::MAX` when
@@ -992,11 +1023,14 @@ impl Snapshot {
         let mut rows: Vec<(String, StateCounts)> = names
             .into_par_iter()
             .enumerate()
-            .map(|(id, name)| {
-                let set = self.members_at(CollectionId(id as u32), at)?;
+            // Jobs of at least four collections, each reusing one set of
+            // member buffers from collection to collection.
+            .with_min_len(4)
+            .map_init(MemberBuffers::default, |bufs, (id, name)| {
+                self.members_at_into(CollectionId(id as u32), at, bufs)?;
                 let counts = match &masks {
-                    Some(masks) => masks.count(&set),
-                    None => Self::counts(&st, &set, at, stale_after_ms),
+                    Some(masks) => masks.count(&bufs.set),
+                    None => Self::counts(&st, &bufs.set, at, stale_after_ms),
                 };
                 Ok((name, counts))
             })

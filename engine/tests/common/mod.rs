@@ -143,6 +143,19 @@ pub fn fingerprint(store: &Store) -> String {
             writeln!(out, "{d} {c:?} by error {by_error:?}").unwrap();
             let clients = snap.clients_at(dep, cid, Timestamp(50_000), None, None).unwrap();
             writeln!(out, "{d} {c:?} clients {clients:?}").unwrap();
+            let series = snap
+                .state_series(dep, cid, Timestamp(0), Timestamp(SPAN), 12_500, None)
+                .unwrap();
+            writeln!(out, "{d} {c:?} series {series:?}").unwrap();
+        }
+        // Every collection at once (its own member-set path, buffers reused
+        // from collection to collection).
+        for t in times {
+            let all = snap.state_counts_by_collection(dep, Timestamp(t), None).unwrap();
+            let stale = snap
+                .state_counts_by_collection(dep, Timestamp(t), Some(20_000))
+                .unwrap();
+            writeln!(out, "{d} by collection @{t}: {all:?} stale {stale:?}").unwrap();
         }
     }
     let mut names = Vec::new();
