@@ -8,9 +8,10 @@ release binaries). Steps:
 2. load it into rollcall (`rollcall ingest`, durable, then `compact`) and into
    DuckDB (`CREATE TABLE ... AS SELECT` from the same CSV files, with the
    ingest order kept as `seq` and exact duplicates dropped, as SPEC.md says);
-3. run every query of the performance issue on both, in this one run,
-   several times each, and take medians (rollcall in-process via `rctime`,
-   DuckDB in-process through its Python API);
+3. run every query of the performance issue on both, in this one run: one
+   untimed warm-up run (--warmup) then several timed runs each, medians
+   (rollcall in-process via `rctime`, DuckDB in-process through its Python
+   API); the cold-process figure is measured separately;
 4. check both engines return identical rows (CSV text, rollcall's format);
 5. print a table of medians and ratios, and write it as Markdown.
 
@@ -491,6 +492,7 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--work", type=Path, default=Path("target/compare"))
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--warmup", type=int, default=1, help="untimed runs of each query before the timed ones, both engines")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bin", type=Path, default=Path("target/release"))
     ap.add_argument("--collection", default="All Desktops")
@@ -547,7 +549,8 @@ def main():
     # ---- rollcall queries, in process
     rq_in = work / "queries.json"
     rq_in.write_text(json.dumps([{"name": n, "rql": q} for n, q, *_ in qs]))
-    p = run([args.bin / "rctime", "--db", db, "--runs", str(args.runs), "--queries", rq_in], capture_output=True, text=True)
+    p = run([args.bin / "rctime", "--db", db, "--runs", str(args.runs), "--warmup", str(args.warmup),
+             "--queries", rq_in], capture_output=True, text=True)
     rc = {r["name"]: r for r in json.loads(p.stdout)}
 
     table = []
@@ -559,6 +562,8 @@ def main():
         for label, duck in zip(["string tables", "integer tables"], variants):
             times = []
             out = None
+            for _ in range(args.warmup):
+                duck(con)
             for _ in range(args.runs):
                 t0 = time.perf_counter()
                 out = duck(con)
@@ -593,7 +598,7 @@ def main():
     load = results.get("load", {})
     lines = []
     lines.append(f"Data: {args.clients:,} clients, {rows_in:,} transition rows generated, {stored:,} stored after "
-                 f"dropping exact duplicates; seed {args.seed}; {args.runs} runs per query, medians; "
+                 f"dropping exact duplicates; seed {args.seed}; {args.warmup} untimed warm-up and {args.runs} timed runs per query, medians; "
                  f"DuckDB {duckdb.__version__} with {args.threads} threads.")
     lines.append("")
     lines.append("| work | rollcall | DuckDB | DuckDB / rollcall | same rows |")

@@ -1,6 +1,7 @@
 //! Times RQL statements in-process on a store, for the side-by-side harness.
 //!
-//! `rctime --db DIR --runs N --queries queries.json` where the file holds
+//! `rctime --db DIR --runs N [--warmup W] --queries queries.json` (`W`
+//! untimed runs of each statement first, default 0) where the file holds
 //! `[{"name": ..., "rql": ...}]`; prints a JSON array of
 //! `{"name", "times_ms" (in run order), "median_ms", "min_ms", "runs", "csv"}`. Each run takes a fresh
 //! snapshot handle, as a query in the REPL would.
@@ -14,6 +15,7 @@ use rollcall_query::{ExecOptions, OutputFormat, Params, execute, parse_script, r
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut db = PathBuf::from("rollcall.db");
     let mut runs = 7usize;
+    let mut warmup = 0usize;
     let mut queries = PathBuf::from("queries.json");
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -21,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match flag.as_str() {
             "--db" => db = PathBuf::from(value),
             "--runs" => runs = value.parse()?,
+            "--warmup" => warmup = value.parse()?,
             "--queries" => queries = PathBuf::from(value),
             _ => return Err(format!("unknown flag {flag}").into()),
         }
@@ -38,6 +41,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let rql = q["rql"].as_str().unwrap_or_default();
         let script = parse_script(rql).map_err(|e| e.render(rql, "query"))?;
         let statement = &script.statements.first().ok_or("empty query")?.statement;
+        for _ in 0..warmup {
+            execute(&store.snapshot(), statement, &opts).map_err(|e| e.render(rql, "query"))?;
+        }
         let mut times = Vec::with_capacity(runs);
         let mut csv = Vec::new();
         for _ in 0..runs.max(1) {
