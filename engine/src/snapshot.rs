@@ -324,6 +324,37 @@ fn code_masks(states: &[u8; 64]) -> [u64; 8] {
     })
 }
 
+/// The members (bits of `members`, as in [`count_state_codes`]) whose
+/// state byte in `states` has a 3-bit code marked in `wanted`, ascending
+/// (clients past the end of `states` are left out).
+fn members_with_codes<'a>(
+    states: &'a [u8],
+    members: &'a [u64],
+    wanted: [bool; 8],
+) -> impl Iterator<Item = usize> + 'a {
+    members.iter().enumerate().flat_map(move |(i, &word)| {
+        let chunk = states.get(i * 64..).unwrap_or_default();
+        let chunk = &chunk[..chunk.len().min(64)];
+        let mut pass = 0u64;
+        if word != 0 && !chunk.is_empty() {
+            let mut block = [NO_STATE; 64];
+            block[..chunk.len()].copy_from_slice(chunk);
+            for (mask, _) in code_masks(&block).into_iter().zip(wanted).filter(|(_, w)| *w) {
+                pass |= mask;
+            }
+            pass &= word & (u64::MAX >> (64 - chunk.len()));
+        }
+        std::iter::from_fn(move || {
+            if pass == 0 {
+                return None;
+            }
+            let b = pass.trailing_zeros() as usize;
+            pass &= pass - 1;
+            Some(i * 64 + b)
+        })
+    })
+}
+
 /// The state a 3-bit code of [`count_state_codes`] stands for: codes below
 /// 6 are state indexes, 7 is [`NO_STATE`] (`0xFF`), 6 cannot occur (see
 /// [`AsOf`]'s invariant) and counts as `Unknown`, as an invalid byte would.
@@ -1303,21 +1334,23 @@ impl Snapshot {
                 (st, set)
             }
         };
-        let mut picked: Vec<(u32, State, Option<Timestamp>)> = set
-            .iter()
-            .filter(|&c| c < st.state.len())
-            .map(|c| {
-                let state = st.effective(c, None);
-                let since = match (st.state[c], st.time.get(c)) {
-                    (NO_STATE, _) => None,
-                    (_, Some(&t)) => Some(Timestamp(t)),
-                    // Filled in below.
-                    (_, None) => Some(Timestamp::MIN),
-                };
-                (c as u32, state, since)
-            })
-            .filter(|(_, s, _)| states.is_none_or(|keep| keep.contains(s)))
-            .collect();
+        // The members in a wanted state, 64 at a time through the bit planes
+        // of their state bytes (no per-member test for the members left out).
+        let wanted_codes: [bool; 8] =
+            std::array::from_fn(|code| states.is_none_or(|keep| keep.contains(&state_of_code(code))));
+        let mut picked: Vec<(u32, State, Option<Timestamp>)> =
+            members_with_codes(&st.state, &set.words, wanted_codes)
+                .map(|c| {
+                    let state = st.effective(c, None);
+                    let since = match (st.state[c], st.time.get(c)) {
+                        (NO_STATE, _) => None,
+                        (_, Some(&t)) => Some(Timestamp(t)),
+                        // Filled in below.
+                        (_, None) => Some(Timestamp::MIN),
+                    };
+                    (c as u32, state, since)
+                })
+                .collect();
         if times_later {
             self.base_times(deployment, at, &mut picked)?;
         }
@@ -1501,6 +1534,14 @@ mod tests {
             let mut counts = StateCounts::default();
             for (code, n) in expected.into_iter().enumerate() {
                 counts.add_many(state_of_code(code), n);
+            }
+            // Picking members by code agrees with testing them one by one.
+            for wanted in [[true; 8], std::array::from_fn(|code| code % 3 == 1)] {
+                let picked: Vec<usize> = members_with_codes(&states, &words, wanted).collect();
+                let one_by_one: Vec<usize> = iter_bits(&words)
+                    .filter(|&c| states.get(c).is_some_and(|&s| wanted[usize::from(s & 7)]))
+                    .collect();
+                prop_assert_eq!(picked, one_by_one);
             }
             let st = AsOf { state: states, time: Vec::new(), seq: Vec::new() };
             prop_assert_eq!(StateMasks::of(&st).count(&ClientSet { words }), counts);
