@@ -11,6 +11,13 @@
 //! `v[i] = v[i-1] + step + unzigzag(r[i-1])`; both delta modes start at
 //! `v[0] = base`.
 //!
+//! Decoding is the hot path of every replay: 64 residuals (exactly `width`
+//! 8-byte words) unpack as eight byte-aligned runs of eight, each value one
+//! unaligned 8-byte load and a shift fixed by the width (monomorphised per
+//! width); exceptions patch in 64 at a time. [`Column::constant`] and
+//! [`Column::upper_bound`] let readers skip expanding or checking a column
+//! whose header already says enough.
+//!
 //! Invariant: [`Column::parse`] and [`Column::decode`] never reads outside the slice it is given and never
 //! panics, whatever the bytes; it checks every length against the slice
 //! before reading and returns [`ColumnError`] naming the problem. The caller
