@@ -133,16 +133,18 @@ pub(crate) fn decode_member_set_into(
 
 /// The set bits of `words`, ascending.
 pub(crate) fn iter_bits(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
-    words.iter().enumerate().flat_map(|(i, &w)| {
-        let mut w = w;
-        std::iter::from_fn(move || {
-            if w == 0 {
-                return None;
-            }
-            let b = w.trailing_zeros() as usize;
-            w &= w - 1;
-            Some(i * 64 + b)
-        })
+    words.iter().enumerate().flat_map(|(i, &w)| word_bits(i, w))
+}
+
+/// The set bits of word `i` of a bitmap (`w`), as bit numbers, ascending.
+pub(crate) fn word_bits(i: usize, mut w: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if w == 0 {
+            return None;
+        }
+        let b = w.trailing_zeros() as usize;
+        w &= w - 1;
+        Some(i * 64 + b)
     })
 }
 

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use crate::checkpoint::{Checkpoint, CheckpointSet, NO_STATE};
 use crate::dict::DictView;
 use crate::error::{Error, Result};
-use crate::members::{apply_change, iter_bits};
+use crate::members::{apply_change, iter_bits, word_bits};
 use crate::model::{
     Change, ClientId, CollectionId, DeploymentId, ErrorCode, MembershipRow, State, StateCounts, Timestamp,
     TransitionRow,
@@ -344,14 +344,7 @@ fn members_with_codes<'a>(
             }
             pass &= word & (u64::MAX >> (64 - chunk.len()));
         }
-        std::iter::from_fn(move || {
-            if pass == 0 {
-                return None;
-            }
-            let b = pass.trailing_zeros() as usize;
-            pass &= pass - 1;
-            Some(i * 64 + b)
-        })
+        word_bits(i, pass)
     })
 }
 
