@@ -314,6 +314,26 @@ fn state_planes(states: &[u8; 64]) -> [u64; 3] {
     planes
 }
 
+/// The states of clients `64 * i ..` (word `i` of a member bitmap) as a
+/// full block, padded with [`NO_STATE`], and the mask of the bits that are
+/// real clients; `None` past the end of `states`.
+#[inline(always)]
+fn state_block(states: &[u8], i: usize) -> Option<([u8; 64], u64)> {
+    let rest = states.get(i * 64..)?;
+    if let Some(full) = rest.get(..64) {
+        // All but the last word: a fixed-size copy.
+        let mut block = [0u8; 64];
+        block.copy_from_slice(full);
+        return Some((block, u64::MAX));
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut block = [NO_STATE; 64];
+    block[..rest.len()].copy_from_slice(rest);
+    Some((block, u64::MAX >> (64 - rest.len())))
+}
+
 /// Per 3-bit state code, the bitmap of the 64 states that have it.
 #[inline(always)]
 fn code_masks(states: &[u8; 64]) -> [u64; 8] {
@@ -333,16 +353,12 @@ fn members_with_codes<'a>(
     wanted: [bool; 8],
 ) -> impl Iterator<Item = usize> + 'a {
     members.iter().enumerate().flat_map(move |(i, &word)| {
-        let chunk = states.get(i * 64..).unwrap_or_default();
-        let chunk = &chunk[..chunk.len().min(64)];
         let mut pass = 0u64;
-        if word != 0 && !chunk.is_empty() {
-            let mut block = [NO_STATE; 64];
-            block[..chunk.len()].copy_from_slice(chunk);
+        if let (true, Some((block, valid))) = (word != 0, state_block(states, i)) {
             for (mask, _) in code_masks(&block).into_iter().zip(wanted).filter(|(_, w)| *w) {
                 pass |= mask;
             }
-            pass &= word & (u64::MAX >> (64 - chunk.len()));
+            pass &= word & valid;
         }
         word_bits(i, pass)
     })
@@ -371,26 +387,16 @@ fn count_state_codes(states: &[u8], members: &[u64]) -> [u64; 8] {
             .all(|&s| usize::from(s) < State::ALL.len() || s == NO_STATE)
     );
     let mut counts = [0u64; 8];
-    let mut tally = |word: u64, block: &[u8; 64]| {
+    for (i, &word) in members.iter().enumerate() {
         if word == 0 {
-            return;
+            continue;
         }
-        for (n, mask) in counts.iter_mut().zip(code_masks(block)) {
-            *n += u64::from((word & mask).count_ones());
+        let Some((block, valid)) = state_block(states, i) else {
+            break;
+        };
+        for (n, mask) in counts.iter_mut().zip(code_masks(&block)) {
+            *n += u64::from((word & valid & mask).count_ones());
         }
-    };
-    let mut blocks = states.chunks_exact(64);
-    let mut words = members.iter();
-    for (block, &word) in blocks.by_ref().zip(words.by_ref()) {
-        let mut b = [0u8; 64];
-        b.copy_from_slice(block);
-        tally(word, &b);
-    }
-    let rest = blocks.remainder();
-    if let (false, Some(&word)) = (rest.is_empty(), words.next()) {
-        let mut b = [NO_STATE; 64];
-        b[..rest.len()].copy_from_slice(rest);
-        tally(word & ((1u64 << rest.len()) - 1), &b);
     }
     counts
 }
@@ -403,15 +409,9 @@ struct StateMasks {
 
 impl StateMasks {
     fn of(st: &AsOf) -> StateMasks {
-        let words = st
-            .state
-            .chunks(64)
-            .map(|chunk| {
-                let mut block = [NO_STATE; 64];
-                block[..chunk.len()].copy_from_slice(chunk);
-                let valid = u64::MAX >> (64 - chunk.len());
-                code_masks(&block).map(|mask| mask & valid)
-            })
+        let words = (0..st.state.len().div_ceil(64))
+            .filter_map(|i| state_block(&st.state, i))
+            .map(|(block, valid)| code_masks(&block).map(|mask| mask & valid))
             .collect();
         StateMasks { words }
     }
