@@ -171,6 +171,7 @@ fn unpack_block<const W: usize>(bytes: &[u8], base: u64, out: &mut [u64]) {
 /// unrolled, so there is no per-value offset arithmetic or branch).
 #[inline(always)]
 fn unpack_group_padded<const W: usize>(src: &[u8], base: u64, out: &mut [u64]) {
+    debug_assert!(W <= 56 && src.len() >= W * 8 + 8 && out.len() == 64);
     let m = mask(W as u32);
     for (run, o) in out.chunks_exact_mut(8).enumerate() {
         let Some(bytes) = src.get(run * W..run * W + W + 8) else {

@@ -394,12 +394,15 @@ impl SegmentReader {
     }
 
     /// Decodes the client, deployment and state columns of transition block
-    /// `i` into `values[2]`, `values[3]`, `values[4]`, and with `with_time`
-    /// the time column into `values[0]` (an as-of replay needs no more; the
-    /// other columns are skipped by length). The block's crc is checked as
-    /// always; of the row checks [`Self::decode_transitions`] makes, the
-    /// state range is checked, and the first and last time against the
-    /// block index when times are decoded.
+    /// `i` into `values[2]`, `values[3]`, `values[4]` of `block` (a constant
+    /// deployment column goes to `block.deployment` instead, `values[3]`
+    /// left empty), and with `with_time` the time column into `values[0]`
+    /// (an as-of replay needs no more; the other columns are skipped by
+    /// length). The block's crc is checked as always; of the row checks
+    /// [`Self::decode_transitions`] makes, the state range is checked (from
+    /// the column header when it bounds every value below 6, else per row),
+    /// and the first and last time against the block index when times are
+    /// decoded.
     fn decode_state_columns(&self, i: usize, block: &mut StateBlock, with_time: bool) -> Result<()> {
         let section = Section::Transitions;
         let (bytes, m) = self.block(section, i)?;
