@@ -178,9 +178,7 @@ impl NamePool {
     }
 
     fn iter(&self) -> impl Iterator<Item = &str> {
-        self.spans
-            .iter()
-            .map(|&(start, len)| &self.text[start as usize..(start + len) as usize])
+        self.spans.iter().map(|&span| span_text(&self.text, span))
     }
 
     fn clear(&mut self) {
@@ -191,44 +189,38 @@ impl NamePool {
 
     /// Room for `names` more names of typical length without growing.
     fn reserve(&mut self, names: usize) {
-        let NamePool {
-            text,
-            spans,
-            table,
-            hasher,
-        } = self;
-        text.reserve(names.saturating_mul(16));
-        spans.reserve(names);
-        table.reserve(names, |&j| {
-            let (start, len) = spans[j as usize];
-            hasher.hash_one(&text[start as usize..(start + len) as usize])
-        });
+        self.text.reserve(names.saturating_mul(16));
+        self.spans.reserve(names);
+        let (text, spans, hasher) = (&self.text, &self.spans, &self.hasher);
+        self.table
+            .reserve(names, |&j| hasher.hash_one(span_text(text, spans[j as usize])));
     }
 
     fn intern(&mut self, name: &str) -> u32 {
         let hash = self.hasher.hash_one(name);
-        let NamePool {
-            text,
-            spans,
-            table,
-            hasher,
-        } = self;
-        let slice = |(start, len): (u32, u32)| &text[start as usize..(start + len) as usize];
-        if let Some(&i) = table.find(hash, |&i| slice(spans[i as usize]) == name) {
+        let found = self
+            .table
+            .find(hash, |&i| span_text(&self.text, self.spans[i as usize]) == name);
+        if let Some(&i) = found {
             return i;
         }
         // Names are at most 256 bytes and a batch is bounded by memory, so
         // the arena stays far below 4 GiB; saturate rather than wrap if not.
-        let start = u32::try_from(text.len()).unwrap_or(u32::MAX);
-        let i = u32::try_from(spans.len()).unwrap_or(u32::MAX);
-        text.push_str(name);
-        spans.push((start, name.len() as u32));
-        table.insert_unique(hash, i, |&j| {
-            let (start, len) = spans[j as usize];
-            hasher.hash_one(&text[start as usize..(start + len) as usize])
-        });
+        let start = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
+        let i = u32::try_from(self.spans.len()).unwrap_or(u32::MAX);
+        self.text.push_str(name);
+        self.spans.push((start, name.len() as u32));
+        let (text, spans, hasher) = (&self.text, &self.spans, &self.hasher);
+        self.table
+            .insert_unique(hash, i, |&j| hasher.hash_one(span_text(text, spans[j as usize])));
         i
     }
+}
+
+/// The name at `(start, len)` in a pool's arena (spans are only ever made
+/// by [`NamePool::intern`], so they lie inside it).
+fn span_text(text: &str, (start, len): (u32, u32)) -> &str {
+    &text[start as usize..(start + len) as usize]
 }
 
 /// Checks SPEC.md's 1..=max bytes rule for a name.
