@@ -64,7 +64,15 @@ pub fn query(db: &Path, a: &QueryArgs) -> anyhow::Result<()> {
             UsageError("the query holds only comments; give one or more RQL statements".into()).into(),
         );
     }
-    Ok(())
+    gates(&session)
+}
+
+/// Exit code 3 when a `GATE` failed, after everything ran and printed.
+fn gates(session: &Session) -> anyhow::Result<()> {
+    match session.gates_failed {
+        0 => Ok(()),
+        n => Err(crate::GateFailed(n).into()),
+    }
 }
 
 /// `rollcall run FILE.rql`.
@@ -121,7 +129,7 @@ pub fn run(db: &Path, a: &RunArgs) -> anyhow::Result<()> {
             session.run_script(&source, &origin, &mut sink)?;
         }
     }
-    Ok(())
+    gates(&session)
 }
 
 /// `rollcall` with statements piped to standard input: runs them as they
@@ -134,5 +142,5 @@ pub fn piped(db: &Path) -> anyhow::Result<()> {
     let mut out = BufWriter::new(stdout);
     crate::session::run_lines(&mut session, &mut input, "<stdin>", &mut out)?;
     std::io::Write::flush(&mut out)?;
-    Ok(())
+    gates(&session)
 }

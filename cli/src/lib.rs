@@ -47,6 +47,25 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// One or more `GATE` conditions failed: every statement ran and printed,
+/// and the command exits 3 (SPEC 7.9) so that a pipeline stops.
+#[derive(Debug)]
+pub struct GateFailed(pub usize);
+
+impl std::fmt::Display for GateFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            1 => f.write_str("a promotion gate failed (see the `passed` column); exit code 3"),
+            n => write!(
+                f,
+                "{n} promotion gates failed (see the `passed` columns); exit code 3"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for GateFailed {}
+
 /// An error already rendered for people (a query diagnostic), with its exit code.
 #[derive(Debug)]
 pub struct Rendered {
@@ -87,6 +106,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if cause.downcast_ref::<UsageError>().is_some() {
             return 2;
+        }
+        if cause.downcast_ref::<GateFailed>().is_some() {
+            return 3;
         }
         if let Some(r) = cause.downcast_ref::<Rendered>() {
             return r.code;

@@ -198,6 +198,9 @@ pub struct Session {
     output: Output,
     fixed: Option<Snapshot>,
     last: Option<Snapshot>,
+    /// `GATE` statements run so far with a failed condition (SPEC 7.9: a
+    /// batch exits 3 after running everything; the REPL only shows them).
+    pub gates_failed: usize,
 }
 
 impl Session {
@@ -213,6 +216,7 @@ impl Session {
             output: Output::Stdout,
             fixed: None,
             last: None,
+            gates_failed: 0,
         }
     }
 
@@ -308,6 +312,12 @@ impl Session {
                 Self::query_failure(&e, source, origin, note)
             })?;
             let elapsed = started.elapsed();
+            for n in &table.notes {
+                crate::note(n);
+            }
+            if table.gate_failed() {
+                self.gates_failed += 1;
+            }
             match &mut self.output {
                 Output::Stdout => sink.table(i, count, st.name.as_deref(), &table)?,
                 Output::File(path, w) => {

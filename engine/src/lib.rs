@@ -65,7 +65,9 @@ pub use model::{
     Change, ClientId, CollectionId, DeploymentId, ErrorCode, MembershipKey, MembershipRow, Seq, State,
     StateCounts, Timestamp, TransitionKey, TransitionRow, limits,
 };
-pub use snapshot::{ClientStateRow, ErrorBucket, HistoryRow, MAX_POINTS, ProbeReport, Snapshot, StoreStats};
+pub use snapshot::{
+    ClientStateRow, DurationsReport, ErrorBucket, HistoryRow, MAX_POINTS, ProbeReport, Snapshot, StoreStats,
+};
 pub use storage::faulty::{Crash, DiskOp, Fault, FaultyDisk, IoFault};
 pub use store::{
     AppendReport, CheckReport, CompactReport, Damage, NameResolver, Options, Store, Transaction,

@@ -23,6 +23,8 @@ pub enum NameKind {
     Client,
     /// A state (`WHERE STATE`).
     State,
+    /// A time zone (`TIME ZONE`).
+    TimeZone,
 }
 
 impl NameKind {
@@ -33,6 +35,7 @@ impl NameKind {
             NameKind::Deployment => "deployment",
             NameKind::Client => "client",
             NameKind::State => "state",
+            NameKind::TimeZone => "time zone",
         }
     }
 }
@@ -91,7 +94,7 @@ impl ErrorKind {
         match self {
             ErrorKind::Syntax { .. } | ErrorKind::UnboundParam { .. } | ErrorKind::Invalid { .. } => 2,
             ErrorKind::UnknownName { kind, .. } => match kind {
-                NameKind::State => 2,
+                NameKind::State | NameKind::TimeZone => 2,
                 _ => 1,
             },
             ErrorKind::Engine(_) | ErrorKind::Cancelled => 1,
@@ -130,6 +133,9 @@ impl ErrorKind {
                 match kind {
                     NameKind::Collection => "SHOW COLLECTIONS lists the known collections",
                     NameKind::Deployment => "SHOW DEPLOYMENTS lists the known deployments",
+                    NameKind::TimeZone => {
+                        "time zones are IANA names such as \"Europe/Berlin\", \"America/New_York\" or UTC"
+                    }
                     _ => "CLIENTS AT NOW lists the known clients",
                 }
                 .to_owned(),

@@ -14,6 +14,7 @@
 
 mod bind;
 mod error;
+mod error_text;
 mod exec;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -23,6 +24,7 @@ mod result;
 mod suggest;
 pub mod syntax;
 pub mod translate;
+pub mod zone;
 
 pub use error::{ErrorKind, NameKind, QueryError};
 pub use exec::{ExecOptions, Params, check_params, execute};

@@ -301,7 +301,7 @@ fn explain_reports_plan_and_work() {
     );
     for line in [
         "name,value",
-        "statement,STATES IN \"\"All Desktops\"\" FROM 2026-10-01T00:00:00Z TO 2026-10-03T00:00:00Z EVERY 12h",
+        "statement,STATES IN \"\"All Desktops\"\" FROM 2026-10-01 TO 2026-10-03 EVERY 12h",
         "engine_call,state_series",
         "deployment,production",
         "collection,All Desktops",

@@ -35,13 +35,19 @@ fn time_forms() {
         TimeBase::Literal(t) => t.0,
         other => panic!("{other:?}"),
     };
+    // Written without an offset: a local time (UTC unless TIME ZONE says
+    // otherwise), held as its UTC reading.
+    let local = |text: &str| match &at(&one(&format!("STATES AT {text}"))).base.value {
+        TimeBase::Local(t) => t.0,
+        other => panic!("{other:?}"),
+    };
     assert_eq!(lit("2026-11-01T12:00:00Z"), ms("2026-11-01T12:00:00Z"));
     assert_eq!(
         lit("2026-11-01T14:00:00.250+02:00"),
         ms("2026-11-01T12:00:00.250Z")
     );
-    assert_eq!(lit("2026-11-01T12:00:00"), ms("2026-11-01T12:00:00Z"));
-    assert_eq!(lit("2026-11-01"), ms("2026-11-01T00:00:00Z"));
+    assert_eq!(local("2026-11-01T12:00:00"), ms("2026-11-01T12:00:00Z"));
+    assert_eq!(local("2026-11-01"), ms("2026-11-01T00:00:00Z"));
     assert_eq!(lit("2026-11-01t12:00:00z"), ms("2026-11-01T12:00:00Z"));
 
     let t = one("states at now-1d+1h30m - 15m");

@@ -68,6 +68,7 @@ fn literal_time() -> impl Strategy<Value = Timestamp> {
 fn time() -> impl Strategy<Value = TimeExpr> {
     let base = prop_oneof![
         literal_time().prop_map(TimeBase::Literal),
+        literal_time().prop_map(TimeBase::Local),
         Just(TimeBase::Now),
         param_name().prop_map(TimeBase::Param),
     ];
@@ -95,7 +96,11 @@ fn range() -> impl Strategy<Value = TimeRange> {
 }
 
 fn series() -> impl Strategy<Value = Series> {
-    (range(), positive_duration()).prop_map(|(r, every)| Series {
+    let every = prop_oneof![
+        6 => positive_duration(),
+        1 => (1u32..=24).prop_map(|n| Spanned::synthetic(DurationValue::Months(n))),
+    ];
+    (range(), every).prop_map(|(r, every)| Series {
         from: r.from,
         to: r.to,
         every,
@@ -106,9 +111,102 @@ fn state() -> impl Strategy<Value = Spanned<State>> {
     prop::sample::select(State::ALL.to_vec()).prop_map(Spanned::synthetic)
 }
 
+/// A `FOR` list without repeats.
+fn deployments() -> impl Strategy<Value = Vec<Name>> {
+    prop::collection::vec(name(), 0..4).prop_map(|mut v| {
+        let mut seen = std::collections::HashSet::new();
+        v.retain(|n| seen.insert(n.value.clone()));
+        v
+    })
+}
+
+fn tail() -> impl Strategy<Value = Tail> {
+    let zone = prop::sample::select(vec!["Europe/Berlin", "America/New_York", "UTC", "Asia/Kolkata"])
+        .prop_map(|z| Spanned::synthetic(z.to_owned()));
+    (prop::option::of(zone), prop::option::of(time()))
+        .prop_map(|(time_zone, known_at)| Tail { time_zone, known_at })
+}
+
+fn condition() -> impl Strategy<Value = Condition> {
+    let op = prop::sample::select(vec![
+        CompareOp::AtLeast,
+        CompareOp::AtMost,
+        CompareOp::Above,
+        CompareOp::Below,
+    ]);
+    let threshold = prop_oneof![
+        any::<u64>().prop_map(Threshold::Count),
+        (0u64..=100_000_000, 0u32..=6).prop_filter_map("at most 100%", |(units, scale)| {
+            let d = Decimal::new(units, scale);
+            (d.units <= 100 * 10u64.pow(d.scale)).then_some(Threshold::Percent(d))
+        }),
+    ];
+    (state(), op, threshold).prop_map(|(state, op, threshold)| Condition {
+        state,
+        op,
+        threshold: Spanned::synthetic(threshold),
+    })
+}
+
+fn round_two() -> impl Strategy<Value = Statement> {
+    let flow = (
+        prop::option::of(name()),
+        prop::option::of(name()),
+        range(),
+        tail(),
+    )
+        .prop_map(|(deployment, collection, range, tail)| {
+            Statement::Flow(FlowQuery {
+                deployment,
+                collection,
+                range,
+                tail,
+            })
+        });
+    let durations = (
+        prop::option::of(name()),
+        prop::option::of(name()),
+        range(),
+        state(),
+        prop::option::of(state()),
+        tail(),
+    )
+        .prop_map(|(deployment, collection, range, until, since, tail)| {
+            Statement::Durations(DurationsQuery {
+                deployment,
+                collection,
+                range,
+                until,
+                since,
+                tail,
+            })
+        });
+    let gate = (
+        prop::option::of(name()),
+        prop::option::of(name()),
+        time(),
+        prop::collection::vec(condition(), 1..4),
+        prop::option::of(duration()),
+        tail(),
+    )
+        .prop_map(|(deployment, collection, at, conditions, stale_after, tail)| {
+            Statement::Gate(GateQuery {
+                deployment,
+                collection,
+                at,
+                conditions,
+                stale_after,
+                tail,
+            })
+        });
+    let show_error = any::<u32>()
+        .prop_map(|c| Statement::Show(Show::Error(Spanned::synthetic(rollcall_engine::ErrorCode(c)))));
+    prop_oneof![flow, durations, gate, show_error]
+}
+
 fn statement_no_explain() -> impl Strategy<Value = Statement> {
     let states = (
-        prop::option::of(name()),
+        deployments(),
         prop_oneof![
             Just(Scope::All),
             name().prop_map(Scope::In),
@@ -116,27 +214,31 @@ fn statement_no_explain() -> impl Strategy<Value = Statement> {
         ],
         prop_oneof![time().prop_map(When::At), series().prop_map(When::Series)],
         prop::option::of(duration()),
+        tail(),
     )
-        .prop_map(|(deployment, scope, when, stale_after)| {
+        .prop_map(|(deployments, scope, when, stale_after, tail)| {
             Statement::States(StatesQuery {
-                deployment,
+                deployments,
                 scope,
                 when,
                 stale_after,
+                tail,
             })
         });
     let failures = (
-        prop::option::of(name()),
+        deployments(),
         prop::option::of(name()),
         series(),
         any::<bool>(),
+        tail(),
     )
-        .prop_map(|(deployment, collection, series, by_error)| {
+        .prop_map(|(deployments, collection, series, by_error, tail)| {
             Statement::Failures(FailuresQuery {
-                deployment,
+                deployments,
                 collection,
                 series,
                 by_error,
+                tail,
             })
         });
     let filter = prop_oneof![
@@ -149,25 +251,32 @@ fn statement_no_explain() -> impl Strategy<Value = Statement> {
         time(),
         prop::option::of(filter),
         prop::option::of(any::<u32>().prop_map(Spanned::synthetic)),
+        tail(),
     )
-        .prop_map(|(deployment, collection, at, filter, limit)| {
+        .prop_map(|(deployment, collection, at, filter, limit, tail)| {
             Statement::Clients(ClientsQuery {
                 deployment,
                 collection,
                 at,
                 filter,
                 limit,
+                tail,
             })
         });
-    let history = (name(), prop::option::of(name()), prop::option::of(range())).prop_map(
-        |(client, deployment, range)| {
+    let history = (
+        name(),
+        prop::option::of(name()),
+        prop::option::of(range()),
+        tail(),
+    )
+        .prop_map(|(client, deployment, range, tail)| {
             Statement::History(HistoryQuery {
                 client,
                 deployment,
                 range,
+                tail,
             })
-        },
-    );
+        });
     let show = prop_oneof![
         Just(Show::Collections),
         Just(Show::Deployments),
@@ -183,7 +292,7 @@ fn statement_no_explain() -> impl Strategy<Value = Statement> {
         ),
     ]
     .prop_map(Statement::Show);
-    prop_oneof![states, failures, clients, history, show]
+    prop_oneof![states, failures, clients, history, show, round_two()]
 }
 
 fn statement() -> impl Strategy<Value = Statement> {

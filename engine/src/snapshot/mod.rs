@@ -35,10 +35,12 @@ mod as_of;
 mod clients;
 mod failures;
 mod kernels;
+mod rollout;
 mod states;
 
 pub use clients::{ClientStateRow, HistoryRow};
 pub use failures::ErrorBucket;
+pub use rollout::DurationsReport;
 
 /// Most points a series or buckets a histogram may have.
 pub const MAX_POINTS: u64 = 1_000_000;

@@ -87,6 +87,7 @@ impl FromStr for OutputFormat {
 ///         Value::Null,
 ///     ]],
 ///     chart: Chart::None,
+///     notes: Vec::new(),
 /// };
 /// let mut csv = Vec::new();
 /// render(&table, OutputFormat::Csv, &mut csv)?;

@@ -54,7 +54,7 @@ pub(super) fn write(table: &Table, out: &mut dyn Write) -> io::Result<()> {
             table
                 .rows
                 .iter()
-                .all(|r| matches!(r.get(c), Some(Value::Count(_) | Value::Null)))
+                .all(|r| matches!(r.get(c), Some(Value::Count(_) | Value::Millis(_) | Value::Null)))
         })
         .collect();
     for row in &table.rows {
@@ -62,7 +62,7 @@ pub(super) fn write(table: &Table, out: &mut dyn Write) -> io::Result<()> {
             .iter()
             .enumerate()
             .map(|(c, v)| {
-                let cell = Cell::new(v.to_text());
+                let cell = Cell::new(v.to_display());
                 if numeric.get(c).copied().unwrap_or(false) {
                     cell.set_alignment(CellAlignment::Right)
                 } else {

@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use rollcall_engine::{State, Timestamp};
+use rollcall_engine::{ErrorCode, State, Timestamp};
 
 use super::KEYWORDS;
 
@@ -104,21 +104,48 @@ pub enum Statement {
     History(HistoryQuery),
     /// `SHOW ...`
     Show(Show),
+    /// `FLOW ...` (SPEC 7.3)
+    Flow(FlowQuery),
+    /// `DURATIONS ...` (SPEC 7.4)
+    Durations(DurationsQuery),
+    /// `GATE ...` (SPEC 7.9)
+    Gate(GateQuery),
     /// `EXPLAIN statement` (never an `EXPLAIN` inside).
     Explain(Box<Statement>),
 }
 
-/// `STATES [FOR d] [IN c | BY COLLECTION] when [STALE AFTER s]`.
+/// The clauses every query may end with (SPEC 7.8's order): `TIME ZONE z`,
+/// then `AS KNOWN AT t`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Tail {
+    /// `TIME ZONE name`: local times of the statement are in this zone, and
+    /// output times print in it.
+    pub time_zone: Option<Name>,
+    /// `AS KNOWN AT time`: only data committed by then.
+    pub known_at: Option<TimeExpr>,
+}
+
+impl Tail {
+    /// True when neither clause is there.
+    pub fn is_empty(&self) -> bool {
+        self.time_zone.is_none() && self.known_at.is_none()
+    }
+}
+
+/// `STATES [FOR d, ...] [IN c | BY COLLECTION] when [STALE AFTER s] tail`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatesQuery {
-    /// `FOR` deployment.
-    pub deployment: Option<Name>,
+    /// `FOR` deployments in the order written; empty means the default
+    /// deployment. More than one adds a leading `deployment` column.
+    pub deployments: Vec<Name>,
     /// Which clients.
     pub scope: Scope,
     /// One time or a series.
     pub when: When,
     /// `STALE AFTER` duration.
     pub stale_after: Option<DurationExpr>,
+    /// `TIME ZONE`, `AS KNOWN AT`.
+    pub tail: Tail,
 }
 
 /// Which clients a `STATES` statement counts.
@@ -152,17 +179,19 @@ pub struct Series {
     pub every: DurationExpr,
 }
 
-/// `FAILURES [FOR d] [IN c] FROM a TO b EVERY w [BY ERROR]`.
+/// `FAILURES [FOR d, ...] [IN c] FROM a TO b EVERY w [BY ERROR] tail`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailuresQuery {
-    /// `FOR` deployment.
-    pub deployment: Option<Name>,
+    /// `FOR` deployments in the order written; empty means the default.
+    pub deployments: Vec<Name>,
     /// `IN` collection.
     pub collection: Option<Name>,
     /// Buckets.
     pub series: Series,
     /// `BY ERROR`.
     pub by_error: bool,
+    /// `TIME ZONE`, `AS KNOWN AT`.
+    pub tail: Tail,
 }
 
 /// `CLIENTS [FOR d] [IN c] AT t [WHERE ...] [LIMIT n]`.
@@ -178,6 +207,8 @@ pub struct ClientsQuery {
     pub filter: Option<StateFilter>,
     /// `LIMIT n`.
     pub limit: Option<Spanned<u32>>,
+    /// `TIME ZONE`, `AS KNOWN AT`.
+    pub tail: Tail,
 }
 
 /// `WHERE STATE = s` or `WHERE STATE IN (s, ...)`.
@@ -208,6 +239,136 @@ pub struct HistoryQuery {
     pub deployment: Option<Name>,
     /// `FROM a TO b`.
     pub range: Option<TimeRange>,
+    /// `TIME ZONE`, `AS KNOWN AT`.
+    pub tail: Tail,
+}
+
+/// `FLOW [FOR d] [IN c] FROM a TO b tail`: from-state x to-state counts of
+/// the members at `b`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowQuery {
+    /// `FOR` deployment.
+    pub deployment: Option<Name>,
+    /// `IN` collection.
+    pub collection: Option<Name>,
+    /// `FROM a TO b`.
+    pub range: TimeRange,
+    /// `TIME ZONE`, `AS KNOWN AT`.
+    pub tail: Tail,
+}
+
+/// `DURATIONS [FOR d] [IN c] FROM a TO b UNTIL s [SINCE s] tail`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DurationsQuery {
+    /// `FOR` deployment.
+    pub deployment: Option<Name>,
+    /// `IN` collection.
+    pub collection: Option<Name>,
+    /// `FROM a TO b`.
+    pub range: TimeRange,
+    /// `UNTIL state`: the end.
+    pub until: Spanned<State>,
+    /// `SINCE state` (default `InProgress`): the start.
+    pub since: Option<Spanned<State>>,
+    /// `TIME ZONE`, `AS KNOWN AT`.
+    pub tail: Tail,
+}
+
+/// `GATE [FOR d] [IN c] AT t WHEN cond [AND cond]... [STALE AFTER s] tail`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GateQuery {
+    /// `FOR` deployment.
+    pub deployment: Option<Name>,
+    /// `IN` collection.
+    pub collection: Option<Name>,
+    /// `AT` time.
+    pub at: TimeExpr,
+    /// The conditions, in the order written; never empty.
+    pub conditions: Vec<Condition>,
+    /// `STALE AFTER` duration.
+    pub stale_after: Option<DurationExpr>,
+    /// `TIME ZONE`, `AS KNOWN AT`.
+    pub tail: Tail,
+}
+
+/// `state op threshold` in a `GATE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition {
+    /// The state counted.
+    pub state: Spanned<State>,
+    /// The comparison.
+    pub op: CompareOp,
+    /// A share of `total` or a count.
+    pub threshold: Spanned<Threshold>,
+}
+
+/// A comparison of a `GATE` condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompareOp {
+    /// `>=`
+    AtLeast,
+    /// `<=`
+    AtMost,
+    /// `>`
+    Above,
+    /// `<`
+    Below,
+}
+
+impl CompareOp {
+    /// The operator as written.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CompareOp::AtLeast => ">=",
+            CompareOp::AtMost => "<=",
+            CompareOp::Above => ">",
+            CompareOp::Below => "<",
+        }
+    }
+
+    /// Applies the comparison to two values of one unit.
+    pub fn holds<T: Ord>(self, actual: T, threshold: T) -> bool {
+        match self {
+            CompareOp::AtLeast => actual >= threshold,
+            CompareOp::AtMost => actual <= threshold,
+            CompareOp::Above => actual > threshold,
+            CompareOp::Below => actual < threshold,
+        }
+    }
+}
+
+/// The right-hand side of a `GATE` condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threshold {
+    /// `95%`, `2.5%`: a share of `total`, exact as written.
+    Percent(Decimal),
+    /// `10`: a number of clients.
+    Count(u64),
+}
+
+/// A non-negative decimal number as written: `units / 10^scale`
+/// (`2.5` is `Decimal { units: 25, scale: 1 }`), normalised without
+/// trailing zeros so that equal numbers compare equal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decimal {
+    /// The digits without the point.
+    pub units: u64,
+    /// Digits after the point (at most [`Decimal::MAX_SCALE`]).
+    pub scale: u32,
+}
+
+impl Decimal {
+    /// The most digits after the point a threshold may have.
+    pub const MAX_SCALE: u32 = 6;
+
+    /// `units / 10^scale`, trailing zeros removed.
+    pub fn new(mut units: u64, mut scale: u32) -> Decimal {
+        while scale > 0 && units.is_multiple_of(10) {
+            units /= 10;
+            scale -= 1;
+        }
+        Decimal { units, scale }
+    }
 }
 
 /// `FROM a TO b`, half-open.
@@ -230,6 +391,8 @@ pub enum Show {
     Errors(Box<ShowErrors>),
     /// `SHOW STATS`.
     Stats,
+    /// `SHOW ERROR code`: the code decoded (SPEC 7.6).
+    Error(Spanned<ErrorCode>),
 }
 
 /// `SHOW ERRORS [FOR d] [IN c] FROM a TO b`.
@@ -274,8 +437,12 @@ impl TimeExpr {
 /// The starting point of a time expression.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TimeBase {
-    /// An RFC 3339 time or a bare date.
+    /// An RFC 3339 time with an offset (`Z`, `+02:00`).
     Literal(Timestamp),
+    /// A bare date or a date-time written without an offset: a local time
+    /// in the statement's `TIME ZONE` (UTC without one), held as the
+    /// instant it names in UTC.
+    Local(Timestamp),
     /// `NOW`, given by the caller.
     Now,
     /// `$name`, bound by the caller.
@@ -308,6 +475,8 @@ pub type DurationExpr = Spanned<DurationValue>;
 pub enum DurationValue {
     /// A literal such as `1h30m`.
     Literal(Duration),
+    /// `<n>mo`: calendar months (only in `EVERY`).
+    Months(u32),
     /// `$name`, bound by the caller.
     Param(String),
 }
@@ -356,6 +525,7 @@ impl fmt::Display for DurationValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DurationValue::Literal(d) => d.fmt(f),
+            DurationValue::Months(n) => write!(f, "{n}mo"),
             DurationValue::Param(p) => write!(f, "${p}"),
         }
     }
@@ -388,189 +558,55 @@ pub fn write_name(f: &mut impl fmt::Write, text: &str) -> fmt::Result {
     f.write_char('"')
 }
 
-struct NameFmt<'a>(&'a str);
-
-impl fmt::Display for NameFmt<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_name(f, self.0)
-    }
-}
-
-fn write_for_in(
-    f: &mut fmt::Formatter<'_>,
-    deployment: &Option<Name>,
-    collection: &Option<Name>,
-) -> fmt::Result {
-    if let Some(d) = deployment {
-        write!(f, " FOR {}", NameFmt(&d.value))?;
-    }
-    if let Some(c) = collection {
-        write!(f, " IN {}", NameFmt(&c.value))?;
-    }
-    Ok(())
-}
-
-impl fmt::Display for TimeBase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TimeBase::Literal(t) => t.fmt(f),
-            TimeBase::Now => f.write_str("NOW"),
-            TimeBase::Param(p) => write!(f, "${p}"),
-        }
-    }
-}
-
-impl fmt::Display for TimeExpr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.base.value.fmt(f)?;
-        for o in &self.offsets {
-            let sign = match o.sign {
-                Sign::Plus => '+',
-                Sign::Minus => '-',
-            };
-            write!(f, " {sign} {}", o.by.value)?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Display for Series {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FROM {} TO {} EVERY {}", self.from, self.to, self.every.value)
-    }
-}
-
-impl fmt::Display for TimeRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FROM {} TO {}", self.from, self.to)
-    }
-}
-
-impl fmt::Display for StatesQuery {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("STATES")?;
-        write_for_in(f, &self.deployment, &None)?;
-        match &self.scope {
-            Scope::All => {}
-            Scope::In(c) => write!(f, " IN {}", NameFmt(&c.value))?,
-            Scope::ByCollection => f.write_str(" BY COLLECTION")?,
-        }
-        match &self.when {
-            When::At(t) => write!(f, " AT {t}")?,
-            When::Series(s) => write!(f, " {s}")?,
-        }
-        if let Some(d) = &self.stale_after {
-            write!(f, " STALE AFTER {}", d.value)?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Display for FailuresQuery {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("FAILURES")?;
-        write_for_in(f, &self.deployment, &self.collection)?;
-        write!(f, " {}", self.series)?;
-        if self.by_error {
-            f.write_str(" BY ERROR")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Display for ClientsQuery {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CLIENTS")?;
-        write_for_in(f, &self.deployment, &self.collection)?;
-        write!(f, " AT {}", self.at)?;
-        match &self.filter {
-            None => {}
-            Some(StateFilter::Eq(s)) => write!(f, " WHERE STATE = {}", s.value)?,
-            Some(StateFilter::In(list)) => {
-                f.write_str(" WHERE STATE IN (")?;
-                for (i, s) in list.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    s.value.fmt(f)?;
-                }
-                f.write_str(")")?;
-            }
-        }
-        if let Some(n) = &self.limit {
-            write!(f, " LIMIT {}", n.value)?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Display for HistoryQuery {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HISTORY {}", NameFmt(&self.client.value))?;
-        write_for_in(f, &self.deployment, &None)?;
-        if let Some(r) = &self.range {
-            write!(f, " {r}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Display for Show {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Show::Collections => f.write_str("SHOW COLLECTIONS"),
-            Show::Deployments => f.write_str("SHOW DEPLOYMENTS"),
-            Show::Stats => f.write_str("SHOW STATS"),
-            Show::Errors(e) => {
-                f.write_str("SHOW ERRORS")?;
-                write_for_in(f, &e.deployment, &e.collection)?;
-                write!(f, " {}", e.range)
-            }
-        }
-    }
-}
-
-impl fmt::Display for Statement {
-    /// Canonical RQL: upper-case keywords, single spaces, names bare when
-    /// they can be, no trailing `;`. Parsing the text gives an equal tree.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Statement::States(s) => s.fmt(f),
-            Statement::Failures(s) => s.fmt(f),
-            Statement::Clients(s) => s.fmt(f),
-            Statement::History(s) => s.fmt(f),
-            Statement::Show(s) => s.fmt(f),
-            Statement::Explain(inner) => write!(f, "EXPLAIN {inner}"),
-        }
-    }
-}
-
 impl Statement {
+    /// The statement's `TIME ZONE` / `AS KNOWN AT` clauses (`SHOW` and
+    /// `EXPLAIN` have none of their own).
+    pub fn tail(&self) -> Option<&Tail> {
+        match self {
+            Statement::States(s) => Some(&s.tail),
+            Statement::Failures(s) => Some(&s.tail),
+            Statement::Clients(s) => Some(&s.tail),
+            Statement::History(s) => Some(&s.tail),
+            Statement::Flow(s) => Some(&s.tail),
+            Statement::Durations(s) => Some(&s.tail),
+            Statement::Gate(s) => Some(&s.tail),
+            Statement::Show(_) | Statement::Explain(_) => None,
+        }
+    }
+
     /// Calls `f` with every time expression of the statement.
     pub fn for_each_time(&self, f: &mut dyn FnMut(&TimeExpr)) {
-        let series = |s: &Series, f: &mut dyn FnMut(&TimeExpr)| {
-            f(&s.from);
-            f(&s.to);
+        let range = |r: &TimeRange, f: &mut dyn FnMut(&TimeExpr)| {
+            f(&r.from);
+            f(&r.to);
         };
         match self {
             Statement::States(s) => match &s.when {
                 When::At(t) => f(t),
-                When::Series(se) => series(se, f),
+                When::Series(se) => {
+                    f(&se.from);
+                    f(&se.to);
+                }
             },
-            Statement::Failures(s) => series(&s.series, f),
+            Statement::Failures(s) => {
+                f(&s.series.from);
+                f(&s.series.to);
+            }
             Statement::Clients(s) => f(&s.at),
             Statement::History(s) => {
                 if let Some(r) = &s.range {
-                    f(&r.from);
-                    f(&r.to);
+                    range(r, f);
                 }
             }
-            Statement::Show(Show::Errors(e)) => {
-                f(&e.range.from);
-                f(&e.range.to);
-            }
+            Statement::Flow(s) => range(&s.range, f),
+            Statement::Durations(s) => range(&s.range, f),
+            Statement::Gate(s) => f(&s.at),
+            Statement::Show(Show::Errors(e)) => range(&e.range, f),
             Statement::Show(_) => {}
             Statement::Explain(inner) => inner.for_each_time(f),
+        }
+        if let Some(t) = self.tail().and_then(|t| t.known_at.as_ref()) {
+            f(t);
         }
     }
 
@@ -579,24 +615,17 @@ impl Statement {
     pub fn for_each_duration(&self, f: &mut dyn FnMut(&DurationExpr)) {
         self.for_each_time(&mut |t| t.offsets.iter().for_each(|o| f(&o.by)));
         match self {
-            Statement::States(s) => {
-                if let When::Series(se) = &s.when {
-                    f(&se.every);
-                }
-                if let Some(d) = &s.stale_after {
-                    f(d);
-                }
-            }
-            Statement::Failures(s) => f(&s.series.every),
             Statement::Explain(inner) => {
                 // Offsets of the inner statement were visited above through
                 // `for_each_time`; only its own durations remain.
                 inner.for_each_own_duration(f);
             }
-            _ => {}
+            other => other.for_each_own_duration(f),
         }
     }
 
+    /// The durations written as clauses (`EVERY`, `STALE AFTER`), not as
+    /// offsets of times.
     fn for_each_own_duration(&self, f: &mut dyn FnMut(&DurationExpr)) {
         match self {
             Statement::States(s) => {
@@ -608,6 +637,11 @@ impl Statement {
                 }
             }
             Statement::Failures(s) => f(&s.series.every),
+            Statement::Gate(s) => {
+                if let Some(d) = &s.stale_after {
+                    f(d);
+                }
+            }
             _ => {}
         }
     }

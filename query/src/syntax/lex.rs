@@ -123,6 +123,25 @@ pub(crate) fn time_literal(i: &str) -> LexResult<'_, &str> {
     recognize(pair(date, opt(time))).parse(i)
 }
 
+/// True when a literal matched by [`time_literal`] carries an offset (`Z`,
+/// `+02:00`, `-05:00`); a bare date or a date-time without one is a local
+/// time.
+pub(crate) fn has_offset(literal: &str) -> bool {
+    literal
+        .get(10..)
+        .is_some_and(|time| time.contains(['Z', 'z', '+', '-']))
+}
+
+/// A time zone name written bare: `UTC`, `Europe/Berlin`, `Etc/GMT+1`
+/// (letters, digits and `_ . / + -`, starting with a letter).
+pub(crate) fn zone_name(i: &str) -> LexResult<'_, &str> {
+    recognize(pair(
+        satisfy(|c: char| c.is_ascii_alphabetic()),
+        take_while(|c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '+' | '-')),
+    ))
+    .parse(i)
+}
+
 /// The longest run of characters that could belong to a time literal, for
 /// error messages about a malformed one.
 pub(crate) fn time_like(i: &str) -> &str {

@@ -8,8 +8,10 @@
 //! panics.
 
 mod ast;
+mod display;
 mod lex;
 mod parse;
+mod statements;
 
 use std::collections::BTreeSet;
 
@@ -49,6 +51,17 @@ pub const KEYWORDS: &[&str] = &[
     "ERRORS",
     "STATS",
     "NOW",
+    "TIME",
+    "ZONE",
+    "AS",
+    "KNOWN",
+    "FLOW",
+    "DURATIONS",
+    "UNTIL",
+    "SINCE",
+    "GATE",
+    "WHEN",
+    "AND",
 ];
 
 /// A parsed script: statements in source order.

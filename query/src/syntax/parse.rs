@@ -16,15 +16,15 @@
 //!   expected at that point; when the token found belongs to the statement
 //!   but comes in the wrong place, the help shows the clause order.
 
-use rollcall_engine::{State, Timestamp};
+use rollcall_engine::Timestamp;
 
 use super::ast::*;
 use super::lex::{self, QuotedError, describe, digits, ident, is_keyword, keyword, quoted, trivia};
 use super::{MAX_NAME_BYTES, MAX_SCRIPT_BYTES, Script, ScriptStatement};
-use crate::error::{ErrorKind, NameKind, QueryError};
+use crate::error::{ErrorKind, QueryError};
 use crate::suggest;
 
-type PResult<'a, T> = Result<(&'a str, T), Box<ErrorKind>>;
+pub(super) type PResult<'a, T> = Result<(&'a str, T), Box<ErrorKind>>;
 
 /// The earliest time a literal may denote (0000-01-01T00:00:00Z), so that
 /// every literal prints back as a four-digit year.
@@ -34,55 +34,28 @@ const MAX_LITERAL: i64 = 253_402_300_799_999;
 
 /// Per-statement facts for diagnostics: its keyword, its clause keywords and
 /// its clause order.
-struct Ctx {
-    name: &'static str,
-    clauses: &'static [&'static str],
-    usage: &'static str,
+pub(super) struct Ctx {
+    pub(super) name: &'static str,
+    pub(super) clauses: &'static [&'static str],
+    pub(super) usage: &'static str,
 }
 
-const STATES: Ctx = Ctx {
-    name: "STATES",
-    clauses: &[
-        "FOR",
-        "IN",
-        "BY",
-        "COLLECTION",
-        "AT",
-        "FROM",
-        "TO",
-        "EVERY",
-        "STALE",
-        "AFTER",
-    ],
-    usage: "STATES [FOR deployment] [IN collection | BY COLLECTION] (AT time | FROM time TO time EVERY duration) [STALE AFTER duration]",
-};
-const FAILURES: Ctx = Ctx {
-    name: "FAILURES",
-    clauses: &["FOR", "IN", "FROM", "TO", "EVERY", "BY", "ERROR"],
-    usage: "FAILURES [FOR deployment] [IN collection] FROM time TO time EVERY duration [BY ERROR]",
-};
-const CLIENTS: Ctx = Ctx {
-    name: "CLIENTS",
-    clauses: &["FOR", "IN", "AT", "WHERE", "STATE", "LIMIT"],
-    usage: "CLIENTS [FOR deployment] [IN collection] AT time [WHERE STATE = state | WHERE STATE IN (state, ...)] [LIMIT n]",
-};
-const HISTORY: Ctx = Ctx {
-    name: "HISTORY",
-    clauses: &["FOR", "FROM", "TO"],
-    usage: "HISTORY client [FOR deployment] [FROM time TO time]",
-};
-const SHOW: Ctx = Ctx {
-    name: "SHOW",
-    clauses: &["FOR", "IN", "FROM", "TO"],
-    usage: "SHOW COLLECTIONS | SHOW DEPLOYMENTS | SHOW ERRORS [FOR deployment] [IN collection] FROM time TO time | SHOW STATS",
-};
+pub(super) const STATEMENT_KEYWORDS: [&str; 9] = [
+    "STATES",
+    "FAILURES",
+    "CLIENTS",
+    "HISTORY",
+    "FLOW",
+    "DURATIONS",
+    "GATE",
+    "SHOW",
+    "EXPLAIN",
+];
 
-const STATEMENT_KEYWORDS: [&str; 6] = ["STATES", "FAILURES", "CLIENTS", "HISTORY", "SHOW", "EXPLAIN"];
+pub(super) const DURATION_HELP: &str = "durations are one or more <integer><unit> with units ms, s, m, h, d (24 h) and w (7 d), as in 15m, 1h30m or 7d; EVERY also takes calendar months, as in 1mo";
+pub(super) const TIME_HELP: &str = "a time is RFC 3339 (2026-11-01T12:00:00Z, 2026-11-01T14:00:00.250+02:00), a date (2026-11-01), NOW or $param, optionally followed by + or - durations (NOW - 7d)";
 
-const DURATION_HELP: &str = "durations are one or more <integer><unit> with units ms, s, m, h, d (24 h) and w (7 d), as in 15m, 1h30m or 7d";
-const TIME_HELP: &str = "a time is RFC 3339 (2026-11-01T12:00:00Z, 2026-11-01T14:00:00.250+02:00), a date (2026-11-01), NOW or $param, optionally followed by + or - durations (NOW - 7d)";
-
-fn invalid(span: Span, message: impl Into<String>, help: Option<&str>) -> Box<ErrorKind> {
+pub(super) fn invalid(span: Span, message: impl Into<String>, help: Option<&str>) -> Box<ErrorKind> {
     Box::new(ErrorKind::Invalid {
         span,
         message: message.into(),
@@ -100,16 +73,21 @@ impl<'a> Parser<'a> {
         Parser { src }
     }
 
-    fn off(&self, i: &str) -> usize {
+    pub(super) fn off(&self, i: &str) -> usize {
         self.src.len() - i.len()
     }
 
-    fn span(&self, from: &str, to: &str) -> Span {
+    pub(super) fn span(&self, from: &str, to: &str) -> Span {
         Span::new(self.off(from), self.off(to))
     }
 
     /// A syntax error at the next token of `i`.
-    fn expected<T>(&self, i: &'a str, expected: impl Into<String>, ctx: Option<&Ctx>) -> PResult<'a, T> {
+    pub(super) fn expected<T>(
+        &self,
+        i: &'a str,
+        expected: impl Into<String>,
+        ctx: Option<&Ctx>,
+    ) -> PResult<'a, T> {
         let j = trivia(i);
         let (found, len) = describe(j);
         let span = if j.is_empty() {
@@ -136,23 +114,23 @@ impl<'a> Parser<'a> {
     }
 
     /// The keyword `kw` next, if it is there.
-    fn eat(&self, i: &'a str, kw: &str) -> Option<&'a str> {
+    pub(super) fn eat(&self, i: &'a str, kw: &str) -> Option<&'a str> {
         keyword(trivia(i), kw)
     }
 
-    fn expect_kw(&self, i: &'a str, kw: &str, expected: &str, ctx: &Ctx) -> PResult<'a, ()> {
+    pub(super) fn expect_kw(&self, i: &'a str, kw: &str, expected: &str, ctx: &Ctx) -> PResult<'a, ()> {
         match self.eat(i, kw) {
             Some(rest) => Ok((rest, ())),
             None => self.expected(i, expected, Some(ctx)),
         }
     }
 
-    fn eat_char(&self, i: &'a str, c: char) -> Option<&'a str> {
+    pub(super) fn eat_char(&self, i: &'a str, c: char) -> Option<&'a str> {
         trivia(i).strip_prefix(c)
     }
 
     /// A quoted or bare name.
-    fn name(&self, i: &'a str, expected: &str, ctx: &Ctx) -> PResult<'a, Name> {
+    pub(super) fn name(&self, i: &'a str, expected: &str, ctx: &Ctx) -> PResult<'a, Name> {
         let j = trivia(i);
         let (rest, text) = if j.starts_with('"') {
             self.quoted(j)?
@@ -187,7 +165,7 @@ impl<'a> Parser<'a> {
         Ok((rest, Spanned::new(text, span)))
     }
 
-    fn quoted(&self, j: &'a str) -> PResult<'a, String> {
+    pub(super) fn quoted(&self, j: &'a str) -> PResult<'a, String> {
         let start = self.off(j);
         match quoted(j) {
             Ok(ok) => Ok(ok),
@@ -208,7 +186,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn opt_for(&self, i: &'a str, ctx: &Ctx) -> PResult<'a, Option<Name>> {
+    pub(super) fn opt_for(&self, i: &'a str, ctx: &Ctx) -> PResult<'a, Option<Name>> {
         match self.eat(i, "FOR") {
             Some(rest) => {
                 let (rest, n) = self.name(rest, "a deployment name after FOR", ctx)?;
@@ -218,7 +196,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn opt_in(&self, i: &'a str, ctx: &Ctx) -> PResult<'a, Option<Name>> {
+    pub(super) fn opt_in(&self, i: &'a str, ctx: &Ctx) -> PResult<'a, Option<Name>> {
         match self.eat(i, "IN") {
             Some(rest) => {
                 let (rest, n) = self.name(rest, "a collection name after IN", ctx)?;
@@ -230,7 +208,7 @@ impl<'a> Parser<'a> {
 
     // ----- times and durations ----------------------------------------------
 
-    fn time(&self, i: &'a str, after: &str, ctx: &Ctx) -> PResult<'a, TimeExpr> {
+    pub(super) fn time(&self, i: &'a str, after: &str, ctx: &Ctx) -> PResult<'a, TimeExpr> {
         let (mut i, base) = self.time_base(i, after, ctx)?;
         let mut offsets = Vec::new();
         loop {
@@ -241,14 +219,14 @@ impl<'a> Parser<'a> {
                 _ => break,
             };
             let what = if sign == Sign::Plus { "+" } else { "-" };
-            let (rest, by) = self.duration(&j[1..], &format!("a duration after `{what}`"), ctx)?;
+            let (rest, by) = self.exact_duration(&j[1..], &format!("a duration after `{what}`"), ctx)?;
             offsets.push(Offset { sign, by });
             i = rest;
         }
         Ok((i, TimeExpr { base, offsets }))
     }
 
-    fn time_base(&self, i: &'a str, after: &str, ctx: &Ctx) -> PResult<'a, Spanned<TimeBase>> {
+    pub(super) fn time_base(&self, i: &'a str, after: &str, ctx: &Ctx) -> PResult<'a, Spanned<TimeBase>> {
         let j = trivia(i);
         if let Some(rest) = lex::now(j) {
             return Ok((rest, Spanned::new(TimeBase::Now, self.span(j, rest))));
@@ -292,7 +270,12 @@ impl<'a> Parser<'a> {
                     None,
                 ));
             }
-            return Ok((rest, Spanned::new(TimeBase::Literal(t), span)));
+            let base = if lex::has_offset(text) {
+                TimeBase::Literal(t)
+            } else {
+                TimeBase::Local(t)
+            };
+            return Ok((rest, Spanned::new(base, span)));
         }
         let mut err = self
             .expected::<()>(i, format!("a time after {after}"), Some(ctx))
@@ -303,7 +286,7 @@ impl<'a> Parser<'a> {
         Err(err.unwrap_or_else(|| invalid(Span::new(self.off(j), self.off(j)), "expected a time", None)))
     }
 
-    fn duration(&self, i: &'a str, expected: &str, ctx: &Ctx) -> PResult<'a, DurationExpr> {
+    pub(super) fn duration(&self, i: &'a str, expected: &str, ctx: &Ctx) -> PResult<'a, DurationExpr> {
         let j = trivia(i);
         if let Ok((rest, name)) = lex::param(j) {
             return Ok((
@@ -321,6 +304,11 @@ impl<'a> Parser<'a> {
         let mut total: i64 = 0;
         let mut k = j;
         while let Ok((after_digits, number)) = digits(k) {
+            if let Ok((rest, unit)) = lex::unit(after_digits)
+                && unit.eq_ignore_ascii_case("mo")
+            {
+                return self.months(j, k, number, rest);
+            }
             let Ok((rest, unit)) = lex::unit(after_digits) else {
                 return Err(invalid(
                     self.span(k, after_digits),
@@ -359,8 +347,51 @@ impl<'a> Parser<'a> {
         ))
     }
 
+    /// `<n>mo` at `k` (the duration began at `j`): calendar months, only as
+    /// the whole duration.
+    fn months(&self, j: &'a str, k: &'a str, number: &str, rest: &'a str) -> PResult<'a, DurationExpr> {
+        let combined = || {
+            invalid(
+                self.span(j, rest.trim_start_matches(|c: char| c.is_ascii_alphanumeric())),
+                "calendar months cannot be combined with other units",
+                Some("write months alone, as in EVERY 1mo or EVERY 3mo"),
+            )
+        };
+        if k.len() != j.len() || rest.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(combined());
+        }
+        let span = self.span(j, rest);
+        match number.parse::<u32>() {
+            Ok(0) => Err(invalid(
+                span,
+                "EVERY must be longer than zero",
+                Some("write a step such as EVERY 1mo"),
+            )),
+            Ok(n) if n <= 12_000 => Ok((rest, Spanned::new(DurationValue::Months(n), span))),
+            _ => Err(invalid(
+                span,
+                format!("{}mo is too long; the most is 12000mo", clip(number)),
+                None,
+            )),
+        }
+    }
+
+    /// A duration that must be an exact length (an offset, `STALE AFTER`):
+    /// calendar months are refused.
+    pub(super) fn exact_duration(&self, i: &'a str, expected: &str, ctx: &Ctx) -> PResult<'a, DurationExpr> {
+        let (rest, d) = self.duration(i, expected, ctx)?;
+        if let DurationValue::Months(_) = d.value {
+            return Err(invalid(
+                d.span,
+                "calendar months step only in EVERY",
+                Some("write an exact length here, such as 30d"),
+            ));
+        }
+        Ok((rest, d))
+    }
+
     /// `FROM` was read: `time TO time`.
-    fn range(&self, i: &'a str, ctx: &Ctx) -> PResult<'a, TimeRange> {
+    pub(super) fn range(&self, i: &'a str, ctx: &Ctx) -> PResult<'a, TimeRange> {
         let (i, from) = self.time(i, "FROM", ctx)?;
         let (i, ()) = self.expect_kw(i, "TO", "TO after the FROM time", ctx)?;
         let (i, to) = self.time(i, "TO", ctx)?;
@@ -369,7 +400,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `FROM` was read: `time TO time EVERY duration`.
-    fn series(&self, i: &'a str, ctx: &Ctx) -> PResult<'a, Series> {
+    pub(super) fn series(&self, i: &'a str, ctx: &Ctx) -> PResult<'a, Series> {
         let (i, TimeRange { from, to }) = self.range(i, ctx)?;
         let (i, ()) = self.expect_kw(i, "EVERY", "EVERY after the TO time", ctx)?;
         let (i, every) = self.duration(i, "a duration after EVERY", ctx)?;
@@ -386,7 +417,7 @@ impl<'a> Parser<'a> {
     // ----- statements --------------------------------------------------------
 
     /// After a statement: `;` or the end of input must follow.
-    fn end(&self, i: &'a str, ctx: &Ctx) -> PResult<'a, ()> {
+    pub(super) fn end(&self, i: &'a str, ctx: &Ctx) -> PResult<'a, ()> {
         let j = trivia(i);
         if j.is_empty() || j.starts_with(';') {
             return Ok((i, ()));
@@ -397,287 +428,6 @@ impl<'a> Parser<'a> {
             return self.expected(i, "`;` between two statements", None);
         }
         self.expected(i, format!("the end of the {} statement", ctx.name), Some(ctx))
-    }
-
-    fn states(&self, i: &'a str) -> PResult<'a, StatesQuery> {
-        let c = &STATES;
-        let (i, deployment) = self.opt_for(i, c)?;
-        let (i, scope) = if let Some(rest) = self.eat(i, "IN") {
-            let (rest, n) = self.name(rest, "a collection name after IN", c)?;
-            (rest, Scope::In(n))
-        } else if let Some(rest) = self.eat(i, "BY") {
-            let (rest, ()) = self.expect_kw(rest, "COLLECTION", "COLLECTION after BY", c)?;
-            (rest, Scope::ByCollection)
-        } else {
-            (i, Scope::All)
-        };
-        let (i, when) = if let Some(rest) = self.eat(i, "AT") {
-            let (rest, t) = self.time(rest, "AT", c)?;
-            (rest, When::At(t))
-        } else if let Some(rest) = self.eat(i, "FROM") {
-            let (rest, s) = self.series(rest, c)?;
-            (rest, When::Series(s))
-        } else {
-            let expected = match (&scope, deployment.is_some()) {
-                (Scope::In(_), _) => "AT or FROM after the collection name",
-                (Scope::ByCollection, _) => "AT or FROM after BY COLLECTION",
-                (Scope::All, true) => "IN, BY COLLECTION, AT or FROM after the deployment name",
-                (Scope::All, false) => "FOR, IN, BY COLLECTION, AT or FROM after STATES",
-            };
-            return self.expected(i, expected, Some(c));
-        };
-        let (i, stale_after) = match self.eat(i, "STALE") {
-            Some(rest) => {
-                let (rest, ()) = self.expect_kw(rest, "AFTER", "AFTER after STALE", c)?;
-                let (rest, d) = self.duration(rest, "a duration after STALE AFTER", c)?;
-                (rest, Some(d))
-            }
-            None => (i, None),
-        };
-        self.end(i, c)?;
-        Ok((
-            i,
-            StatesQuery {
-                deployment,
-                scope,
-                when,
-                stale_after,
-            },
-        ))
-    }
-
-    fn failures(&self, i: &'a str) -> PResult<'a, FailuresQuery> {
-        let c = &FAILURES;
-        let (i, deployment) = self.opt_for(i, c)?;
-        let (i, collection) = self.opt_in(i, c)?;
-        let Some(i) = self.eat(i, "FROM") else {
-            let expected = match (&collection, &deployment) {
-                (Some(_), _) => "FROM after the collection name",
-                (None, Some(_)) => "IN or FROM after the deployment name",
-                (None, None) => "FOR, IN or FROM after FAILURES",
-            };
-            return self.expected(i, expected, Some(c));
-        };
-        let (i, series) = self.series(i, c)?;
-        let (i, by_error) = match self.eat(i, "BY") {
-            Some(rest) => {
-                let (rest, ()) = self.expect_kw(rest, "ERROR", "ERROR after BY", c)?;
-                (rest, true)
-            }
-            None => (i, false),
-        };
-        self.end(i, c)?;
-        Ok((
-            i,
-            FailuresQuery {
-                deployment,
-                collection,
-                series,
-                by_error,
-            },
-        ))
-    }
-
-    fn state(&self, i: &'a str, expected: &str, ctx: &Ctx) -> PResult<'a, Spanned<State>> {
-        let j = trivia(i);
-        let (rest, text) = if j.starts_with('"') {
-            self.quoted(j)?
-        } else {
-            match ident(j) {
-                Ok((rest, w)) if !is_keyword(w) => (rest, w.to_owned()),
-                _ => return self.expected(i, expected, Some(ctx)),
-            }
-        };
-        let span = self.span(j, rest);
-        match State::parse(&text) {
-            Some(s) => Ok((rest, Spanned::new(s, span))),
-            None => {
-                let folded: String = text.chars().filter(|c| !matches!(c, ' ' | '_' | '-')).collect();
-                Err(Box::new(ErrorKind::UnknownName {
-                    kind: NameKind::State,
-                    name: text,
-                    span,
-                    suggestion: suggest::closest(&folded, State::ALL.iter().map(|s| s.name())),
-                }))
-            }
-        }
-    }
-
-    fn state_filter(&self, i: &'a str, ctx: &Ctx) -> PResult<'a, StateFilter> {
-        let (i, ()) = self.expect_kw(i, "STATE", "STATE after WHERE", ctx)?;
-        if let Some(rest) = self.eat_char(i, '=') {
-            let (rest, s) = self.state(rest, "a state after `=`", ctx)?;
-            return Ok((rest, StateFilter::Eq(s)));
-        }
-        let Some(i) = self.eat(i, "IN") else {
-            return self.expected(i, "`=` or IN after WHERE STATE", Some(ctx));
-        };
-        let Some(mut i) = self.eat_char(i, '(') else {
-            return self.expected(i, "`(` after WHERE STATE IN", Some(ctx));
-        };
-        let mut list = Vec::new();
-        loop {
-            let (rest, s) = self.state(i, "a state name in the list", ctx)?;
-            list.push(s);
-            if let Some(rest) = self.eat_char(rest, ',') {
-                i = rest;
-            } else if let Some(rest) = self.eat_char(rest, ')') {
-                return Ok((rest, StateFilter::In(list)));
-            } else {
-                return self.expected(rest, "`,` or `)` in the state list", Some(ctx));
-            }
-        }
-    }
-
-    fn limit(&self, i: &'a str, ctx: &Ctx) -> PResult<'a, Spanned<u32>> {
-        let j = trivia(i);
-        let Ok((rest, number)) = digits(j) else {
-            return self.expected(i, "a number after LIMIT", Some(ctx));
-        };
-        let span = self.span(j, rest);
-        match number.parse::<u32>() {
-            Ok(n) => Ok((rest, Spanned::new(n, span))),
-            Err(_) => Err(invalid(
-                span,
-                format!("LIMIT {} is too large; the largest is {}", clip(number), u32::MAX),
-                None,
-            )),
-        }
-    }
-
-    fn clients(&self, i: &'a str) -> PResult<'a, ClientsQuery> {
-        let c = &CLIENTS;
-        let (i, deployment) = self.opt_for(i, c)?;
-        let (i, collection) = self.opt_in(i, c)?;
-        let Some(i) = self.eat(i, "AT") else {
-            let expected = match (&collection, &deployment) {
-                (Some(_), _) => "AT after the collection name",
-                (None, Some(_)) => "IN or AT after the deployment name",
-                (None, None) => "FOR, IN or AT after CLIENTS",
-            };
-            return self.expected(i, expected, Some(c));
-        };
-        let (i, at) = self.time(i, "AT", c)?;
-        let (i, filter) = match self.eat(i, "WHERE") {
-            Some(rest) => {
-                let (rest, f) = self.state_filter(rest, c)?;
-                (rest, Some(f))
-            }
-            None => (i, None),
-        };
-        let (i, limit) = match self.eat(i, "LIMIT") {
-            Some(rest) => {
-                let (rest, n) = self.limit(rest, c)?;
-                (rest, Some(n))
-            }
-            None => (i, None),
-        };
-        self.end(i, c)?;
-        Ok((
-            i,
-            ClientsQuery {
-                deployment,
-                collection,
-                at,
-                filter,
-                limit,
-            },
-        ))
-    }
-
-    fn history(&self, i: &'a str) -> PResult<'a, HistoryQuery> {
-        let c = &HISTORY;
-        let (i, client) = self.name(i, "a client name after HISTORY", c)?;
-        let (i, deployment) = self.opt_for(i, c)?;
-        let (i, range) = match self.eat(i, "FROM") {
-            Some(rest) => {
-                let (rest, r) = self.range(rest, c)?;
-                (rest, Some(r))
-            }
-            None => (i, None),
-        };
-        self.end(i, c)?;
-        Ok((
-            i,
-            HistoryQuery {
-                client,
-                deployment,
-                range,
-            },
-        ))
-    }
-
-    fn show(&self, i: &'a str) -> PResult<'a, Show> {
-        let c = &SHOW;
-        let (i, show) = if let Some(rest) = self.eat(i, "COLLECTIONS") {
-            (rest, Show::Collections)
-        } else if let Some(rest) = self.eat(i, "DEPLOYMENTS") {
-            (rest, Show::Deployments)
-        } else if let Some(rest) = self.eat(i, "STATS") {
-            (rest, Show::Stats)
-        } else if let Some(rest) = self.eat(i, "ERRORS") {
-            let (rest, deployment) = self.opt_for(rest, c)?;
-            let (rest, collection) = self.opt_in(rest, c)?;
-            let Some(rest) = self.eat(rest, "FROM") else {
-                let expected = match (&collection, &deployment) {
-                    (Some(_), _) => "FROM after the collection name",
-                    (None, Some(_)) => "IN or FROM after the deployment name",
-                    (None, None) => "FOR, IN or FROM after SHOW ERRORS",
-                };
-                return self.expected(rest, expected, Some(c));
-            };
-            let (rest, range) = self.range(rest, c)?;
-            (
-                rest,
-                Show::Errors(Box::new(ShowErrors {
-                    deployment,
-                    collection,
-                    range,
-                })),
-            )
-        } else {
-            return self.expected(i, "COLLECTIONS, DEPLOYMENTS, ERRORS or STATS after SHOW", None);
-        };
-        self.end(i, c)?;
-        Ok((i, show))
-    }
-
-    /// One statement, without its `;`.
-    pub(crate) fn statement(&self, i: &'a str) -> PResult<'a, Statement> {
-        let j = trivia(i);
-        if let Some(rest) = keyword(j, "STATES") {
-            let (rest, s) = self.states(rest)?;
-            Ok((rest, Statement::States(s)))
-        } else if let Some(rest) = keyword(j, "FAILURES") {
-            let (rest, s) = self.failures(rest)?;
-            Ok((rest, Statement::Failures(s)))
-        } else if let Some(rest) = keyword(j, "CLIENTS") {
-            let (rest, s) = self.clients(rest)?;
-            Ok((rest, Statement::Clients(s)))
-        } else if let Some(rest) = keyword(j, "HISTORY") {
-            let (rest, s) = self.history(rest)?;
-            Ok((rest, Statement::History(s)))
-        } else if let Some(rest) = keyword(j, "SHOW") {
-            let (rest, s) = self.show(rest)?;
-            Ok((rest, Statement::Show(s)))
-        } else if let Some(rest) = keyword(j, "EXPLAIN") {
-            let k = trivia(rest);
-            if let Some(after) = keyword(k, "EXPLAIN") {
-                return Err(invalid(
-                    self.span(k, after),
-                    "EXPLAIN cannot explain an EXPLAIN",
-                    Some("write EXPLAIN once, before the statement to explain"),
-                ));
-            }
-            let (rest, s) = self.statement(rest)?;
-            Ok((rest, Statement::Explain(Box::new(s))))
-        } else {
-            self.expected(
-                i,
-                "a statement (STATES, FAILURES, CLIENTS, HISTORY, SHOW or EXPLAIN)",
-                None,
-            )
-        }
     }
 
     /// Skips trivia and returns the last `-- name: x` comment in it.
@@ -755,21 +505,23 @@ impl<'a> Parser<'a> {
 
 /// Refuses `FROM a TO b` with `a >= b` when that holds whatever `NOW` and
 /// the parameters are: both ends literal, or both on the same base.
-fn check_order(from: &TimeExpr, to: &TimeExpr) -> Result<(), Box<ErrorKind>> {
+pub(super) fn check_order(from: &TimeExpr, to: &TimeExpr) -> Result<(), Box<ErrorKind>> {
     fn offset_sum(t: &TimeExpr) -> Option<i128> {
         t.offsets.iter().try_fold(0i128, |acc, o| match &o.by.value {
             DurationValue::Literal(d) => Some(match o.sign {
                 Sign::Plus => acc + i128::from(d.0),
                 Sign::Minus => acc - i128::from(d.0),
             }),
-            DurationValue::Param(_) => None,
+            DurationValue::Months(_) | DurationValue::Param(_) => None,
         })
     }
     let (Some(a), Some(b)) = (offset_sum(from), offset_sum(to)) else {
         return Ok(());
     };
     let (a, b) = match (&from.base.value, &to.base.value) {
-        (TimeBase::Literal(x), TimeBase::Literal(y)) => (a + i128::from(x.0), b + i128::from(y.0)),
+        (TimeBase::Literal(x), TimeBase::Literal(y)) | (TimeBase::Local(x), TimeBase::Local(y)) => {
+            (a + i128::from(x.0), b + i128::from(y.0))
+        }
         (TimeBase::Now, TimeBase::Now) => (a, b),
         (TimeBase::Param(x), TimeBase::Param(y)) if x == y => (a, b),
         _ => return Ok(()),
@@ -788,7 +540,7 @@ fn check_order(from: &TimeExpr, to: &TimeExpr) -> Result<(), Box<ErrorKind>> {
     Ok(())
 }
 
-fn clip(s: &str) -> String {
+pub(super) fn clip(s: &str) -> String {
     const MAX: usize = 40;
     if s.chars().count() > MAX {
         format!("{}...", s.chars().take(MAX).collect::<String>())
@@ -867,6 +619,10 @@ pub(crate) fn parse_duration_value(text: &str) -> Result<Duration, String> {
             value: DurationValue::Literal(d),
             ..
         } => Ok(d),
+        Spanned {
+            value: DurationValue::Months(_),
+            ..
+        } => Err("calendar months cannot be passed as a parameter; write EVERY 1mo in the query".to_owned()),
         Spanned { .. } => Err("a parameter value cannot name another parameter".to_owned()),
     }
 }

@@ -252,6 +252,19 @@ enum Bound {
     },
 }
 
+/// The one deployment of a `FOR` list (none: the default).
+fn single(list: &[Name], whole: Span) -> Result<Option<&Name>, QueryError> {
+    match list {
+        [] => Ok(None),
+        [one] => Ok(Some(one)),
+        _ => Err(QueryError::invalid(
+            whole,
+            "several deployments in FOR have no SQL translation yet",
+            Some("translate one deployment at a time".to_owned()),
+        )),
+    }
+}
+
 /// Evaluates times and checks names. The time rules are those of
 /// `plan.rs` (a unit test holds the two to the same answers).
 struct Binder<'a> {
@@ -261,6 +274,13 @@ struct Binder<'a> {
 
 impl Binder<'_> {
     fn statement(&self, statement: &Statement, whole: Span) -> Result<Bound, QueryError> {
+        if statement.tail().is_some_and(|t| !t.is_empty()) {
+            return Err(QueryError::invalid(
+                whole,
+                "TIME ZONE and AS KNOWN AT have no SQL translation yet",
+                Some("run the statement with `rollcall query`".to_owned()),
+            ));
+        }
         match statement {
             Statement::States(s) => {
                 let stale_after = s.stale_after.as_ref().map(|d| self.duration(d)).transpose()?;
@@ -268,7 +288,7 @@ impl Binder<'_> {
                     When::At(t) => Ok(self.time(t)?),
                     When::Series(se) => Err(self.steps(&se.from, &se.to, Some(&se.every))?),
                 };
-                let deployment = self.deployment(s.deployment.as_ref())?;
+                let deployment = self.deployment(single(&s.deployments, whole)?)?;
                 match (&s.scope, when) {
                     (Scope::ByCollection, Ok(at)) => Ok(Bound::ByCollectionAt {
                         deployment,
@@ -320,7 +340,7 @@ impl Binder<'_> {
             }
             Statement::Failures(f) => {
                 let steps = self.steps(&f.series.from, &f.series.to, Some(&f.series.every))?;
-                let deployment = self.deployment(f.deployment.as_ref())?;
+                let deployment = self.deployment(single(&f.deployments, whole)?)?;
                 let population = match &f.collection {
                     Some(c) => Population::In(self.collection(c)?),
                     None => Population::All,
@@ -372,6 +392,11 @@ impl Binder<'_> {
                     range,
                 })
             }
+            Statement::Flow(_) | Statement::Durations(_) | Statement::Gate(_) => Err(QueryError::invalid(
+                whole,
+                "FLOW, DURATIONS and GATE have no SQL translation yet",
+                Some("run them with `rollcall query`".to_owned()),
+            )),
             Statement::Show(_) | Statement::Explain(_) => Err(QueryError::invalid(
                 whole,
                 "SHOW and EXPLAIN have no SQL translation: they describe the store, not the exported data",
@@ -387,6 +412,7 @@ impl Binder<'_> {
         Bindings {
             params: &self.opts.params,
             now: self.opts.now,
+            zone: None,
         }
     }
 
@@ -406,12 +432,28 @@ impl Binder<'_> {
         to: &TimeExpr,
         every: Option<&DurationExpr>,
     ) -> Result<Steps, QueryError> {
+        let Some(every) = every else {
+            let (a, b) = self.bindings().range(from, to)?;
+            return Ok(Steps {
+                from: a.0,
+                to: b.0,
+                every: b.0.saturating_sub(a.0),
+                count: 1,
+            });
+        };
         let s = self.bindings().steps(from, to, every)?;
+        let Some(w) = s.uniform() else {
+            return Err(QueryError::invalid(
+                from.span().to(every.span),
+                "calendar steps (months) have no SQL translation yet",
+                Some("use an exact step such as EVERY 1d".to_owned()),
+            ));
+        };
         Ok(Steps {
             from: s.from.0,
             to: s.to.0,
-            every: s.every,
-            count: s.count,
+            every: w,
+            count: s.count(),
         })
     }
 

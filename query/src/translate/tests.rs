@@ -77,7 +77,7 @@ fn binding_agrees_with_plan() {
     ];
     for text in cases {
         let st = one(text);
-        let p = plan::plan(&snap, &st.statement, &exec).expect(text);
+        let (p, _) = plan::plan(&snap, &st.statement, &exec).expect(text);
         let b = bind(text, Some(&snap)).expect(text);
         let agree = match (&p, &b) {
             (
@@ -92,8 +92,8 @@ fn binding_agrees_with_plan() {
             | (Plan::Failures { steps, .. }, Bound::Failures { steps: bs, .. }) => {
                 steps.from.0 == bs.from
                     && steps.to.0 == bs.to
-                    && steps.every == bs.every
-                    && steps.count == bs.count
+                    && steps.uniform() == Some(bs.every)
+                    && steps.count() == bs.count
             }
             (Plan::StatesByCollection { at: Ok(at), .. }, Bound::ByCollectionAt { at: bat, .. }) => {
                 at.0 == *bat
@@ -101,7 +101,7 @@ fn binding_agrees_with_plan() {
             (
                 Plan::StatesByCollection { at: Err(steps), .. },
                 Bound::ByCollectionSeries { steps: bs, .. },
-            ) => steps.from.0 == bs.from && steps.count == bs.count && steps.every == bs.every,
+            ) => steps.from.0 == bs.from && steps.count() == bs.count && steps.uniform() == Some(bs.every),
             (
                 Plan::Clients {
                     at, states, limit, ..
