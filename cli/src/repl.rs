@@ -140,6 +140,41 @@ fn word_start(before: &str) -> (usize, bool) {
     (start, false)
 }
 
+/// After `TIME ZONE`: IANA zone names from the bundled database, quoted
+/// when they need it (`"Europe/Berlin"`), matched case-insensitively.
+fn zone_candidates(before: &str) -> Option<(usize, Vec<Pair>)> {
+    let start = before
+        .char_indices()
+        .rev()
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let head = before[..start].trim_end();
+    let is_zone_clause = head.len() >= 9
+        && head.is_char_boundary(head.len() - 9)
+        && head[head.len() - 9..].eq_ignore_ascii_case("time zone");
+    if !is_zone_clause {
+        return None;
+    }
+    let word = &before[start..];
+    let prefix = word.strip_prefix('"').unwrap_or(word).to_lowercase();
+    let pairs = rollcall_query::zone::zone_names()
+        .into_iter()
+        .filter(|z| z.to_lowercase().starts_with(&prefix))
+        .map(|z| {
+            let replacement = if is_bare_identifier(&z) {
+                z.clone()
+            } else {
+                quote(&z)
+            };
+            Pair {
+                display: z,
+                replacement,
+            }
+        })
+        .collect();
+    Some((start, pairs))
+}
+
 impl ReplHelper {
     fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<Pair>) {
         let before = &line[..pos];
@@ -153,6 +188,9 @@ impl ReplHelper {
                 })
                 .collect();
             return (0, pairs);
+        }
+        if let Some(found) = zone_candidates(before) {
+            return found;
         }
         let (start, quoted) = word_start(before);
         let word = &before[start..];
@@ -352,6 +390,15 @@ mod tests {
             complete("STATES IN Al").1,
             vec!["\"All Desktops\"", "all-laptops"]
         );
+    }
+
+    #[test]
+    fn completes_zone_names_after_time_zone() {
+        let (start, found) = complete("STATES AT NOW time zone europe/berl");
+        assert_eq!(start, "STATES AT NOW time zone ".len());
+        assert_eq!(found, vec!["\"Europe/Berlin\"".to_owned()]);
+        let (_, found) = complete("STATES AT NOW TIME ZONE \"America/New_Y");
+        assert_eq!(found, vec!["\"America/New_York\"".to_owned()]);
     }
 
     #[test]

@@ -23,7 +23,53 @@ fn state_counts(table: &Table, row: &[Value]) -> Option<[u64; 6]> {
     Some(counts)
 }
 
+/// `FLOW` for people: a from x to matrix of the six states with row and
+/// column totals (the CSV form keeps the `from,to,clients` rows).
+fn write_flow(table: &Table, out: &mut dyn Write) -> io::Result<()> {
+    let (Some(f), Some(t), Some(n)) = (table.column("from"), table.column("to"), table.column("clients"))
+    else {
+        return Ok(());
+    };
+    let mut m = [[0u64; 6]; 6];
+    for row in &table.rows {
+        if let (Some(Value::State(a)), Some(Value::State(b)), Some(Value::Count(k))) =
+            (row.get(f), row.get(t), row.get(n))
+        {
+            m[a.index()][b.index()] += k;
+        }
+    }
+    let mut ct = comfy_table::Table::new();
+    ct.load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .force_no_tty();
+    let mut header = vec![Cell::new("from \\ to")];
+    header.extend(State::ALL.iter().map(|s| Cell::new(s.name())));
+    header.push(Cell::new("total"));
+    ct.set_header(header);
+    let right = |n: u64| Cell::new(n).set_alignment(CellAlignment::Right);
+    let mut column_totals = [0u64; 6];
+    for (i, s) in State::ALL.iter().enumerate() {
+        let mut cells = vec![Cell::new(s.name())];
+        cells.extend(m[i].iter().map(|&k| right(k)));
+        cells.push(right(m[i].iter().sum()));
+        for (j, k) in m[i].iter().enumerate() {
+            column_totals[j] += k;
+        }
+        ct.add_row(cells);
+    }
+    let mut cells = vec![Cell::new("total")];
+    cells.extend(column_totals.iter().map(|&k| right(k)));
+    let all: u64 = column_totals.iter().sum();
+    cells.push(right(all));
+    ct.add_row(cells);
+    writeln!(out, "{ct}")?;
+    writeln!(out, "({all} client{})", if all == 1 { "" } else { "s" })
+}
+
 pub(super) fn write(table: &Table, out: &mut dyn Write) -> io::Result<()> {
+    if table.chart == Chart::Flow {
+        return write_flow(table, out);
+    }
     let mut ct = comfy_table::Table::new();
     ct.load_style(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled)
