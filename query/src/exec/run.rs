@@ -334,7 +334,7 @@ pub(super) fn run(snap: &Snapshot, plan: &Plan, out: TimeOut<'_>) -> Result<Tabl
             };
             let text = error_text::describe(*code).map_or(Value::Null, |s| Value::Text(s.to_owned()));
             for (name, value) in [
-                ("error", Value::Error(Some(*code))),
+                ("error", Value::Text(code.to_string())),
                 ("decimal", Value::Text(code.0.to_string())),
                 ("signed", Value::Text((code.0 as i32).to_string())),
                 ("severity", Value::Text(severity.to_owned())),
