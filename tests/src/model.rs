@@ -172,6 +172,58 @@ impl Model {
         StateCounts(counts)
     }
 
+    /// `FLOW [FOR d] [IN c] FROM a TO b` (SPEC 7.3): for each member at `to`,
+    /// its state as of `from` and as of `to`; `m[from][to]`.
+    pub fn flow(&self, deployment: &str, collection: Option<&str>, from: i64, to: i64) -> [[u64; 6]; 6] {
+        let mut m = [[0u64; 6]; 6];
+        for c in self.population(deployment, collection, to) {
+            let a = self.effective_state(&c, deployment, from, None);
+            let b = self.effective_state(&c, deployment, to, None);
+            m[a.index()][b.index()] += 1;
+        }
+        m
+    }
+
+    /// `DURATIONS ... FROM a TO b UNTIL u SINCE s` (SPEC 7.4): the number of
+    /// members at `to` with a start, and `end - start` of those that reached
+    /// `u`, sorted. "start is the time of its first transition into the SINCE
+    /// state with FROM <= time < TO; end is the time of its first transition
+    /// into the UNTIL state with start <= time < TO (ties in ingest order, a
+    /// transition at start itself counts only if it comes after the SINCE
+    /// one)".
+    pub fn durations(
+        &self,
+        deployment: &str,
+        collection: Option<&str>,
+        from: i64,
+        to: i64,
+        since: State,
+        until: State,
+    ) -> (u64, Vec<i64>) {
+        let mut started = 0;
+        let mut reached = Vec::new();
+        for c in self.population(deployment, collection, to) {
+            // (time, ingest index, state) in range, in (time, ingest) order.
+            let mut rows: Vec<(i64, usize, State)> = self
+                .transitions
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.client == c && t.deployment == deployment && from <= t.time && t.time < to)
+                .map(|(i, t)| (t.time, i, t.state))
+                .collect();
+            rows.sort();
+            let Some(k) = rows.iter().position(|r| r.2 == since) else {
+                continue;
+            };
+            started += 1;
+            if let Some(end) = rows[k + 1..].iter().find(|r| r.2 == until) {
+                reached.push(end.0 - rows[k].0);
+            }
+        }
+        reached.sort_unstable();
+        (started, reached)
+    }
+
     /// `FAILURES ... FROM a TO b EVERY w` as (bucket start, count).
     pub fn failure_histogram(
         &self,

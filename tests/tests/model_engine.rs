@@ -218,6 +218,7 @@ fn check_all(store: &Store, model: &Model) -> Result<(), TestCaseError> {
             prop_assert_eq!(by_error, model.failures_by_error(dep, *coll, 1, HORIZON, 7));
         }
     }
+    check_rollout(&snap, model)?;
     for client in model.all_client_names() {
         let id = snap.client_id(&client).expect("known client");
         let got: Vec<(i64, String, State, Option<u32>)> = snap
@@ -231,6 +232,62 @@ fn check_all(store: &Store, model: &Model) -> Result<(), TestCaseError> {
     let stats = snap.stats();
     prop_assert_eq!(stats.transitions, model.transitions.len() as u64);
     prop_assert_eq!(stats.membership_changes, model.memberships.len() as u64);
+    Ok(())
+}
+
+/// FLOW and DURATIONS (SPEC 7.3, 7.4) against the model, for every
+/// deployment and collection, over ranges that start before, at and after
+/// the data.
+fn check_rollout(snap: &rollcall_engine::Snapshot, model: &Model) -> Result<(), TestCaseError> {
+    let mut collections: Vec<Option<&str>> = vec![None];
+    collections.extend(COLLECTIONS.iter().map(|c| Some(*c)));
+    for dep in DEPLOYMENTS {
+        let Some(dep_id) = snap.deployment_id(dep) else {
+            continue;
+        };
+        for coll in &collections {
+            let coll_id = match coll {
+                Some(c) => match snap.collection_id(c) {
+                    Some(id) => Some(id),
+                    None => continue,
+                },
+                None => None,
+            };
+            for (from, to) in [(-1, 30), (0, 12), (5, 18), (12, 13)] {
+                let got = snap.state_flow(dep_id, coll_id, ts(from), ts(to)).expect("flow");
+                prop_assert_eq!(
+                    got,
+                    model.flow(dep, *coll, from, to),
+                    "FLOW FOR {} IN {:?} FROM {} TO {}",
+                    dep,
+                    coll,
+                    from,
+                    to
+                );
+                for (since, until) in [
+                    (State::InProgress, State::Compliant),
+                    (State::Failed, State::Compliant),
+                    (State::Failed, State::Failed),
+                ] {
+                    let got = snap
+                        .durations(dep_id, coll_id, ts(from), ts(to), since, until)
+                        .expect("durations");
+                    let (started, reached) = model.durations(dep, *coll, from, to, since, until);
+                    prop_assert_eq!(
+                        (got.started, got.reached_ms),
+                        (started, reached),
+                        "DURATIONS FOR {} IN {:?} FROM {} TO {} SINCE {:?} UNTIL {:?}",
+                        dep,
+                        coll,
+                        from,
+                        to,
+                        since,
+                        until
+                    );
+                }
+            }
+        }
+    }
     Ok(())
 }
 
