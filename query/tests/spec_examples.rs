@@ -17,6 +17,38 @@ CLIENTS IN "All Desktops" AT NOW WHERE STATE = Failed LIMIT 50;
 HISTORY "PC-0042" FROM NOW - 7d TO NOW;
 "#;
 
+/// The statements SPEC section 7 writes out, and its examples of clauses.
+const ROUND_TWO: &str = r#"
+STATES FOR preproduction, production IN "Pilot Ring" AT NOW;
+GATE FOR preproduction IN "Pilot Ring" AT NOW WHEN Compliant >= 95% AND Failed <= 2%;
+STATES IN "All Desktops" FROM 2025-10-25 TO 2025-10-28 EVERY 1d TIME ZONE "Europe/Berlin";
+FAILURES FROM 2026-09-01 TO 2026-12-01 EVERY 1mo BY ERROR TIME ZONE "America/New_York" AS KNOWN AT NOW;
+FLOW IN "All Desktops" FROM NOW - 1d TO NOW TIME ZONE UTC;
+DURATIONS IN "All Desktops" FROM NOW - 30d TO NOW UNTIL Compliant SINCE InProgress;
+STATES BY COLLECTION AT NOW STALE AFTER 7d TIME ZONE "Europe/Berlin" AS KNOWN AT NOW - 1h;
+SHOW ERROR 0x87D00324;
+"#;
+
+#[test]
+fn spec_section_7_statements_parse_and_round_trip() {
+    let script = parse_script(ROUND_TWO).unwrap_or_else(|e| panic!("{}", e.render(ROUND_TWO, "spec")));
+    assert_eq!(script.statements.len(), 8);
+    for s in &script.statements {
+        let printed = s.statement.to_string();
+        let again = parse_script(&printed).unwrap_or_else(|e| panic!("{printed}: {e}"));
+        assert_eq!(again.statements[0].statement, s.statement, "{printed}");
+    }
+    // Clause order (SPEC 7.8): STALE AFTER, then TIME ZONE, then AS KNOWN AT.
+    for wrong in [
+        "STATES AT NOW TIME ZONE UTC STALE AFTER 1d",
+        "STATES AT NOW AS KNOWN AT NOW TIME ZONE UTC",
+        "FAILURES FROM NOW - 1d TO NOW EVERY 1h TIME ZONE UTC BY ERROR",
+    ] {
+        let err = parse_script(wrong).expect_err(wrong);
+        assert_eq!(err.exit_code(), 2, "{wrong}");
+    }
+}
+
 fn csv(t: &Table) -> Vec<String> {
     let mut out = Vec::new();
     render(t, OutputFormat::Csv, &mut out).expect("render");
