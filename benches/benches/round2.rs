@@ -15,7 +15,12 @@ const DAY: i64 = 86_400_000;
 
 fn statement(rql: &str) -> Statement {
     let script = parse_script(rql).unwrap_or_else(|e| panic!("{}", e.render(rql, "bench")));
-    script.statements.into_iter().next().expect("one statement").statement
+    script
+        .statements
+        .into_iter()
+        .next()
+        .expect("one statement")
+        .statement
 }
 
 fn round2(c: &mut Criterion) {
@@ -31,19 +36,28 @@ fn round2(c: &mut Criterion) {
         let (f, t) = (date(from), date(to));
         let opts = ExecOptions::new(now);
         let cases = [
-            ("failures_90d_1d_utc", format!("FAILURES IN \"All Desktops\" FROM {f} TO {t} EVERY 1d")),
+            (
+                "failures_90d_1d_utc",
+                format!("FAILURES IN \"All Desktops\" FROM {f} TO {t} EVERY 1d"),
+            ),
             (
                 "failures_90d_1d_berlin",
                 format!("FAILURES IN \"All Desktops\" FROM {f} TO {t} EVERY 1d TIME ZONE \"Europe/Berlin\""),
             ),
-            ("series_90d_1d_utc", format!("STATES IN \"All Desktops\" FROM {f} TO {t} EVERY 1d")),
+            (
+                "series_90d_1d_utc",
+                format!("STATES IN \"All Desktops\" FROM {f} TO {t} EVERY 1d"),
+            ),
             (
                 "series_90d_1d_berlin",
                 format!("STATES IN \"All Desktops\" FROM {f} TO {t} EVERY 1d TIME ZONE \"Europe/Berlin\""),
             ),
             (
                 "flow_7d",
-                format!("FLOW IN \"All Desktops\" FROM {} TO {t}", date(Timestamp(to.0 - 7 * DAY))),
+                format!(
+                    "FLOW IN \"All Desktops\" FROM {} TO {t}",
+                    date(Timestamp(to.0 - 7 * DAY))
+                ),
             ),
             (
                 "durations_30d",

@@ -5,13 +5,14 @@
 //! Invariants: both count only the members of the collection at `to` (every
 //! client, as SPEC 1 defines it, without a collection); `FLOW` reads two
 //! as-of vectors and walks the members once; `DURATIONS` reads the range's
-//! transitions twice and needs no global `(time, seq)` order, because both
-//! of its choices are minima over `(time, seq)` — the first `SINCE`
-//! transition, then the first `UNTIL` transition after it — and a minimum
-//! does not care in which order runs deliver rows.
+//! base rows once in their stored `(time, seq)` order when no delta run
+//! holds transitions in range, and otherwise twice as order-free minima over
+//! `(time, seq)` — the first `SINCE` transition, then the first `UNTIL`
+//! transition after it — which do not care in which order runs deliver
+//! rows.
 
-use super::Snapshot;
 use super::kernels::{ClientSet, state_of_byte};
+use super::{Snapshot, overlaps};
 use crate::error::{Error, Result};
 use crate::model::{CollectionId, DeploymentId, State, Timestamp};
 
@@ -94,54 +95,17 @@ impl Snapshot {
         until: State,
     ) -> Result<DurationsReport> {
         check_order(from, to)?;
-        let n = self.parts.clients.len();
         let hi = Timestamp(to.0 - 1);
-        let (starts, population) = rayon::join(
-            || -> Result<Vec<Mark>> {
-                let mut starts = vec![NONE; n];
-                self.for_each_transition(from, hi, |rows| {
-                    for r in rows {
-                        if r.deployment == deployment
-                            && r.state == since
-                            && r.time >= from
-                            && r.time <= hi
-                            && let Some(m) = starts.get_mut(r.client.0 as usize)
-                        {
-                            *m = (*m).min((r.time.0, r.seq.0));
-                        }
-                    }
-                    Ok(())
-                })?;
-                Ok(starts)
-            },
-            || -> Result<ClientSet> {
-                match collection {
-                    Some(c) => self.members_at(c, to),
-                    None => {
-                        let st = self.as_of(deployment, to, false)?;
-                        self.population(&st, None, to)
-                    }
-                }
-            },
-        );
-        let (starts, members) = (starts?, population?);
-        let mut ends = vec![NONE; n];
-        self.for_each_transition(from, hi, |rows| {
-            for r in rows {
-                let c = r.client.0 as usize;
-                if r.deployment != deployment || r.state != until || r.time < from || r.time > hi {
-                    continue;
-                }
-                let mark = (r.time.0, r.seq.0);
-                if let (Some(&start), Some(end)) = (starts.get(c), ends.get_mut(c))
-                    && start != NONE
-                    && mark > start
-                {
-                    *end = (*end).min(mark);
-                }
+        // Members first: the passes then skip the rows of everyone else
+        // with a bit test, before touching the per-client marks.
+        let members = match collection {
+            Some(c) => self.members_at(c, to)?,
+            None => {
+                let st = self.as_of(deployment, to, false)?;
+                self.population(&st, None, to)?
             }
-            Ok(())
-        })?;
+        };
+        let (starts, ends) = self.duration_marks(deployment, &members, from, hi, since, until)?;
         let mut report = DurationsReport::default();
         for c in members.iter() {
             let (Some(&start), Some(&end)) = (starts.get(c), ends.get(c)) else {
@@ -157,6 +121,123 @@ impl Snapshot {
         }
         report.reached_ms.sort_unstable();
         Ok(report)
+    }
+
+    /// Per client, the `(time, order)` of its start and end in `[from, hi]`.
+    ///
+    /// When no delta run has transitions in range, one pass over the base
+    /// in its stored order decides both (base rows come in `(time, seq)`
+    /// order, run after run, so "first `since`, then the first `until`
+    /// after it" is read off as the rows go by; `order` is the row's place
+    /// in that pass). Otherwise two passes take minima over `(time, tier,
+    /// order)` — base rows (tier 0) before delta rows (tier 1) at one time,
+    /// since every delta seq is greater than every base seq — which holds
+    /// whatever order the runs deliver rows in.
+    fn duration_marks(
+        &self,
+        deployment: DeploymentId,
+        members: &ClientSet,
+        from: Timestamp,
+        hi: Timestamp,
+        since: State,
+        until: State,
+    ) -> Result<(Vec<Mark>, Vec<Mark>)> {
+        let n = self.parts.clients.len();
+        let d = u64::from(deployment.0);
+        let (since_code, until_code) = (since as u64, until as u64);
+        let mut starts = vec![NONE; n];
+        let mut ends = vec![NONE; n];
+        let delta_in_range = self
+            .parts
+            .delta
+            .iter()
+            .any(|r| r.transition_count() > 0 && overlaps(r.as_ref(), from, hi));
+        // One base pass: `visit(order, time, client, state)` for each row of
+        // the deployment, in stored order.
+        let base_pass = |visit: &mut dyn FnMut(u64, i64, usize, u64)| -> Result<()> {
+            let mut order = 0u64;
+            for run in self.parts.base.iter().filter(|r| overlaps(r.as_ref(), from, hi)) {
+                let rows = run.scan_states(from, hi, true, &mut |cols| {
+                    self.check_cancel()?;
+                    let times = cols.time.unwrap_or_default();
+                    for (i, ((&c, &s), &t)) in cols.client.iter().zip(cols.state).zip(times).enumerate() {
+                        order += 1;
+                        if cols.deployment.is(i, d) {
+                            visit(order, t as i64, c as usize, s);
+                        }
+                    }
+                    Ok(())
+                })?;
+                self.count_scan(rows);
+            }
+            Ok(())
+        };
+        if !delta_in_range {
+            base_pass(&mut |order, t, c, s| {
+                if (s != since_code && s != until_code) || !members.contains(c) {
+                    return;
+                }
+                let (Some(start), Some(end)) = (starts.get_mut(c), ends.get_mut(c)) else {
+                    return;
+                };
+                if *start == NONE {
+                    if s == since_code {
+                        *start = (t, order);
+                    }
+                } else if *end == NONE && s == until_code {
+                    *end = (t, order);
+                }
+            })?;
+            return Ok((starts, ends));
+        }
+        // Keys (time, tier << 63 | order-or-seq): base orders stay below 2^63.
+        const DELTA: u64 = 1 << 63;
+        let delta_pass = |visit: &mut dyn FnMut(u64, i64, usize, State)| -> Result<()> {
+            for run in self.parts.delta.iter().filter(|r| overlaps(r.as_ref(), from, hi)) {
+                let rows = run.scan_transitions(from, hi, &mut |rows| {
+                    self.check_cancel()?;
+                    for r in rows.iter().filter(|r| r.deployment == deployment) {
+                        visit(DELTA | r.seq.0, r.time.0, r.client.0 as usize, r.state);
+                    }
+                    Ok(())
+                })?;
+                self.count_scan(rows);
+            }
+            Ok(())
+        };
+        base_pass(&mut |order, t, c, s| {
+            if s == since_code
+                && let Some(m) = starts.get_mut(c)
+            {
+                *m = (*m).min((t, order));
+            }
+        })?;
+        delta_pass(&mut |key, t, c, s| {
+            if s == since
+                && let Some(m) = starts.get_mut(c)
+            {
+                *m = (*m).min((t, key));
+            }
+        })?;
+        let mut end_at = |key: u64, t: i64, c: usize| {
+            if let (Some(&start), Some(end)) = (starts.get(c), ends.get_mut(c))
+                && start != NONE
+                && (t, key) > start
+            {
+                *end = (*end).min((t, key));
+            }
+        };
+        base_pass(&mut |order, t, c, s| {
+            if s == until_code {
+                end_at(order, t, c);
+            }
+        })?;
+        delta_pass(&mut |key, t, c, s| {
+            if s == until {
+                end_at(key, t, c);
+            }
+        })?;
+        Ok((starts, ends))
     }
 }
 
