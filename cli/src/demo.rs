@@ -101,7 +101,9 @@ pub fn run(db: &Path, a: &DemoArgs) -> anyhow::Result<()> {
         if n == 0 {
             break;
         }
-        let r = store.append(&batch).context("store rows")?;
+        let r = store
+            .append_at(&batch, crate::session::wall_clock())
+            .context("store rows")?;
         transitions += r.transitions;
         memberships += r.memberships;
         duplicates += r.duplicates;

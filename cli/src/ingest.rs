@@ -1258,7 +1258,7 @@ fn write_batches(
             match batches.recv() {
                 Ok(ToWriter::Rows(batch)) => add(&mut report, txn.append(&batch).context("store rows")?),
                 Ok(ToWriter::Commit) => {
-                    txn.commit().context("commit")?;
+                    txn.commit_at(crate::session::wall_clock()).context("commit")?;
                     // The parsing thread waits for this report; if it is
                     // gone, so is everything it would do with it.
                     let _ = reports.send(report);
@@ -1530,7 +1530,7 @@ pub fn ingest_snapshot(
     if !batch.is_empty() {
         txn.append(&batch).context("store membership changes")?;
     }
-    txn.commit().context("commit")?;
+    txn.commit_at(crate::session::wall_clock()).context("commit")?;
     Ok(SnapshotSummary {
         source: display_name(path),
         collection: collection.to_owned(),

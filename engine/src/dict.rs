@@ -334,6 +334,14 @@ impl DictView {
         self.len
     }
 
+    /// The view of the first `len` names (at most this view's).
+    pub(crate) fn prefix(&self, len: usize) -> DictView {
+        DictView {
+            dict: self.dict.clone(),
+            len: len.min(self.len),
+        }
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<u32> {
         self.dict.get(name).filter(|&id| (id as usize) < self.len)
     }

@@ -41,6 +41,7 @@ mod batch;
 mod bytes;
 mod checkpoint;
 mod codec;
+mod commits;
 mod compaction;
 mod dict;
 mod dict_file;

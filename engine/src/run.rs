@@ -10,7 +10,7 @@ use std::fmt::Debug;
 
 use crate::error::Result;
 use crate::model::{
-    CollectionId, MembershipKey, MembershipRow, State, Timestamp, TransitionKey, TransitionRow,
+    CollectionId, MembershipKey, MembershipRow, Seq, State, Timestamp, TransitionKey, TransitionRow,
 };
 
 /// Callback receiving consecutive chunks of transitions.
@@ -155,6 +155,9 @@ pub(crate) trait Run: Send + Sync + Debug {
     fn bytes_on_disk(&self) -> u64 {
         0
     }
+    /// The smallest and largest seq of the run's rows (both kinds), `None`
+    /// when it has none.
+    fn seq_bounds(&self) -> Option<(Seq, Seq)>;
 }
 
 /// An immutable, sorted chunk of rows held in memory.
@@ -217,6 +220,17 @@ const CHUNK: usize = 4096;
 impl Run for MemRun {
     fn transition_count(&self) -> u64 {
         self.transitions.len() as u64
+    }
+
+    fn seq_bounds(&self) -> Option<(Seq, Seq)> {
+        let seqs = self
+            .transitions
+            .iter()
+            .map(|r| r.seq)
+            .chain(self.memberships.iter().map(|r| r.seq));
+        seqs.fold(None, |b, s| {
+            Some(b.map_or((s, s), |(lo, hi): (Seq, Seq)| (lo.min(s), hi.max(s))))
+        })
     }
 
     fn membership_count(&self) -> u64 {

@@ -32,10 +32,12 @@ use std::sync::Arc;
 
 use crate::batch::Batch;
 use crate::checkpoint::CheckpointSet;
+use crate::commits::{Commit, CommitLog, CommitTable};
 use crate::dict::Dict;
 use crate::dict_file::{self, DICT_FILE, NameKind};
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, WAL_DIR, log_name, parse_number};
+use crate::model::Timestamp;
 use crate::model::{
     ClientId, CollectionId, DeploymentId, MembershipKey, MembershipRow, Seq, TransitionKey, TransitionRow,
 };
@@ -240,6 +242,10 @@ pub struct Store {
     /// Derived data of `base`; replaced whenever `base` changes.
     base_cache: Arc<BaseCache>,
     poisoned: Option<String>,
+    /// Commit times (SPEC 7.5), shared with snapshots.
+    commits: Arc<CommitTable>,
+    /// The writer's `commits.log` (none when read-only).
+    commit_log: Option<CommitLog>,
 }
 
 impl Store {
@@ -360,6 +366,39 @@ impl Store {
         txn.commit()
     }
 
+    /// [`Store::append`], recording `committed_at` (the caller's wall clock;
+    /// the engine never reads one) as the transaction's commit time, for
+    /// `AS KNOWN AT` ([`Snapshot::as_known_at`]). A time earlier than the
+    /// last recorded one is recorded as that one: commit times never go
+    /// back.
+    ///
+    /// ```
+    /// use rollcall_engine::{Batch, Change, Options, State, Store, Timestamp};
+    /// let dir = tempfile::tempdir()?;
+    /// let mut store = Store::create(dir.path(), Options::default())?;
+    /// let mut b = Batch::new();
+    /// b.push_membership(Timestamp(0), "PC-1", "Ring", Change::Join)?;
+    /// b.push_transition(Timestamp(10), "PC-1", "production", State::Compliant, None)?;
+    /// store.append_at(&b, Timestamp(1_000))?;
+    /// let mut late = Batch::new();
+    /// late.push_transition(Timestamp(20), "PC-1", "production", State::Failed, None)?;
+    /// store.append_at(&late, Timestamp(2_000))?;
+    ///
+    /// let snap = store.snapshot();
+    /// let prod = snap.deployment_id("production").unwrap();
+    /// let ring = snap.collection_id("Ring");
+    /// let now = snap.state_counts(prod, ring, Timestamp(30), None)?;
+    /// assert_eq!(now.get(State::Failed), 1);
+    /// let then = snap.as_known_at(Timestamp(1_500)).state_counts(prod, ring, Timestamp(30), None)?;
+    /// assert_eq!(then.get(State::Compliant), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn append_at(&mut self, batch: &Batch, committed_at: Timestamp) -> Result<AppendReport> {
+        let mut txn = self.begin()?;
+        txn.append(batch)?;
+        txn.commit_at(committed_at)
+    }
+
     /// Starts a transaction that may span many batches (a whole input file).
     /// Nothing is visible until [`Transaction::commit`]; dropping the
     /// transaction abandons it.
@@ -412,6 +451,9 @@ impl Store {
             bytes_on_disk: self.bytes_on_disk(),
             memtable_rows: self.mem.rows as u64,
             first_membership: Default::default(),
+            commits: self.commits.clone(),
+            commit_count: self.commits.len(),
+            next_seq: self.next_seq,
         })
     }
 
@@ -821,15 +863,50 @@ impl Transaction<'_> {
     }
 
     /// Makes the transaction durable and visible.
-    pub fn commit(mut self) -> Result<AppendReport> {
+    pub fn commit(self) -> Result<AppendReport> {
+        self.finish(None)
+    }
+
+    /// [`Transaction::commit`], recording `committed_at` as the commit time
+    /// (see [`Store::append_at`]).
+    pub fn commit_at(self, committed_at: Timestamp) -> Result<AppendReport> {
+        self.finish(Some(committed_at))
+    }
+
+    fn finish(mut self, committed_at: Option<Timestamp>) -> Result<AppendReport> {
         if let Some(why) = &self.failed {
             return Err(Error::Aborted(why.clone()));
         }
         self.store.check_writable()?;
+        // The commit record goes first: written and fsynced before the
+        // durable point below, so an acknowledged commit has its time.
+        let record = match committed_at {
+            Some(at) if self.store.next_seq > self.seq_mark => {
+                let last = self.store.commits.last_at().unwrap_or(i64::MIN);
+                let c = Commit {
+                    first_seq: self.seq_mark,
+                    next_seq: self.store.next_seq,
+                    at: at.0.max(last),
+                    dicts: self
+                        .store
+                        .dict_lens()
+                        .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+                };
+                self.store.guarded(|s| {
+                    let storage = s.storage.clone();
+                    s.commit_log.as_mut().ok_or(Error::ReadOnly)?.append(&*storage, c)
+                })?;
+                Some(c)
+            }
+            _ => None,
+        };
         if self.staged.is_empty() {
             self.commit_through_log()?;
         } else {
             self.commit_through_manifest()?;
+        }
+        if let Some(c) = record {
+            self.store.commits.push(c);
         }
         self.done = true;
         Ok(self.report)

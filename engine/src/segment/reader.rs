@@ -792,6 +792,10 @@ impl Run for SegmentReader {
         self.summary.transitions
     }
 
+    fn seq_bounds(&self) -> Option<(Seq, Seq)> {
+        self.summary.seq_bounds
+    }
+
     fn membership_count(&self) -> u64 {
         self.summary.memberships
     }

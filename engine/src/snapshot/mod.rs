@@ -35,6 +35,7 @@ mod as_of;
 mod clients;
 mod failures;
 mod kernels;
+mod known_at;
 mod rollout;
 mod states;
 
@@ -113,6 +114,11 @@ pub(crate) struct SnapshotParts {
     pub base_cache: Arc<BaseCache>,
     /// Cache: per client, the time of its first membership change.
     pub first_membership: std::sync::OnceLock<Vec<i64>>,
+    /// Commit times, and how many records this snapshot sees.
+    pub commits: Arc<crate::commits::CommitTable>,
+    pub commit_count: usize,
+    /// Every seq the snapshot sees is below this.
+    pub next_seq: u64,
 }
 
 /// A consistent read view. Cheap to clone; `Send + Sync`; usable from many

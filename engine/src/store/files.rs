@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
 use crate::manifest::{FileRef, seg_name};
-use crate::model::{CollectionId, MembershipKey, MembershipRow, Timestamp, TransitionKey, TransitionRow};
+use crate::model::{
+    CollectionId, MembershipKey, MembershipRow, Seq, Timestamp, TransitionKey, TransitionRow,
+};
 use crate::run::{MembershipSink, Run, StateSink, TransitionSink};
 use crate::segment::{SegmentReader, SegmentWriter};
 use crate::storage::{Storage, StorageFile, io_err, seal};
@@ -132,6 +134,9 @@ impl Run for SegmentFile {
     }
     fn bytes_on_disk(&self) -> u64 {
         self.bytes
+    }
+    fn seq_bounds(&self) -> Option<(Seq, Seq)> {
+        self.reader.summary().seq_bounds
     }
 }
 

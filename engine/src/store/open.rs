@@ -17,6 +17,7 @@ use std::sync::Arc;
 use super::files::SegmentFile;
 use super::{MemTable, Store, logs_from};
 use crate::checkpoint::CheckpointSet;
+use crate::commits::{self, CommitLog, CommitTable};
 use crate::dict::Dict;
 use crate::dict_file::{self, DICT_FILE, NameKind};
 use crate::error::{Error, Result};
@@ -102,7 +103,18 @@ pub(crate) fn open_writer(storage: Arc<dyn Storage>, opts: Options, mode: Mode) 
             .map_err(|e| io_err(st, "truncate", DICT_FILE, e))?;
     }
     let wal = resume_log(st, &manifest, &loaded.logs)?;
-    let store = assemble(storage.clone(), opts, manifest, loaded, Some(lock), Some(wal));
+    let commits = commits::load(st, loaded.next_seq)?;
+    let commit_log = CommitLog::recover(st, &commits)?;
+    let mut store = assemble(
+        storage.clone(),
+        opts,
+        manifest,
+        loaded,
+        Some(lock),
+        Some(wal),
+        commits,
+    );
+    store.commit_log = Some(commit_log);
     remove_orphans(&*storage, &store.manifest);
     Ok(store)
 }
@@ -156,7 +168,8 @@ pub(crate) fn open_read_only(storage: Arc<dyn Storage>, opts: Options) -> Result
                         )),
                     ));
                 }
-                let mut store = assemble(storage, opts, manifest, loaded, None, None);
+                let commits = commits::load(&*storage, loaded.next_seq)?;
+                let mut store = assemble(storage, opts, manifest, loaded, None, None, commits);
                 store.read_only = true;
                 return Ok(store);
             }
@@ -350,6 +363,7 @@ fn assemble(
     loaded: Loaded,
     lock: Option<Box<dyn LockGuard>>,
     wal: Option<WalWriter>,
+    commits: commits::Loaded,
 ) -> Store {
     let [clients, deployments, collections] = loaded.dicts;
     let wal_bytes = match &wal {
@@ -375,6 +389,8 @@ fn assemble(
         checkpoints: loaded.checkpoints,
         base_cache: Default::default(),
         poisoned: None,
+        commits: CommitTable::new(commits.entries),
+        commit_log: None,
     }
 }
 

@@ -106,19 +106,23 @@ pub fn reference(batches: &[Batch]) -> Store {
 /// Every query answer worth comparing, as text.
 pub fn fingerprint(store: &Store) -> String {
     let snap = store.snapshot();
-    let mut out = String::new();
     let stats = snap.stats();
-    writeln!(
-        out,
-        "clients={} collections={} deployments={} transitions={} memberships={} range={:?}",
+    format!(
+        "clients={} collections={} deployments={} transitions={} memberships={} range={:?}\n{}",
         stats.clients,
         stats.collections,
         stats.deployments,
         stats.transitions,
         stats.membership_changes,
-        stats.time_range
+        stats.time_range,
+        answers(&snap)
     )
-    .unwrap();
+}
+
+/// Every query answer of a snapshot (or an `AS KNOWN AT` view of one,
+/// whose statistics are upper bounds), as text.
+pub fn answers(snap: &rollcall_engine::Snapshot) -> String {
+    let mut out = String::new();
     writeln!(out, "collections {:?}", snap.collections()).unwrap();
     writeln!(out, "deployments {:?}", snap.deployments()).unwrap();
     let times = [-1, 0, 5_000, 25_000, 49_900, 50_000, 75_000, SPAN, i64::MAX - 1];

@@ -181,16 +181,15 @@ pub fn execute(snapshot: &Snapshot, statement: &Statement, opts: &ExecOptions) -
         None => snapshot.fork(),
     };
     let (plan, ctx) = plan::plan(&snap, statement, opts)?;
-    let notes = Vec::new();
+    let mut notes = Vec::new();
     let snap = match ctx.known_at {
-        // Commit times arrive with the store format that records them;
-        // until then AS KNOWN AT is refused rather than answered wrongly.
-        Some(_) => {
-            return Err(QueryError::invalid(
-                Span::default(),
-                "AS KNOWN AT needs commit times, which this build does not record yet",
-                None,
-            ));
+        Some(t) => {
+            if snap.has_untimed_data() {
+                notes.push(format!(
+                    "note: part of this store was committed without a recorded commit time; AS KNOWN AT {t} counts it as known from the next recorded commit on"
+                ));
+            }
+            snap.as_known_at(t)
         }
         None => snap,
     };

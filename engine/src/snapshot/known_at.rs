@@ -1,0 +1,192 @@
+//! `AS KNOWN AT` (SPEC 7.5): a view of a snapshot that sees only the rows
+//! whose transaction committed at or before a wall-clock time.
+//!
+//! The commit table (`crate::commits`) turns the time into a seq cut-off
+//! `S`: rows with `seq < S` are known. The view wraps runs in
+//! [`KnownBelow`], which drops rows at or above `S` from every scan, so
+//! every query answers on the view exactly as if only those rows existed.
+//!
+//! The view's dictionaries are the prefixes known at the cut-off (each
+//! commit record keeps the dictionary lengths), so names first seen later —
+//! a collection created since — are not in the report as it was.
+//!
+//! Invariants: when the cut-off lies above every base seq, the base, its
+//! checkpoints, membership snapshots and failure rollup stay in use and only
+//! delta runs are filtered (every delta seq is above every base seq, so the
+//! base is wholly known); otherwise the view has no base — every run is a
+//! filtered delta run, answered by the order-free delta paths (`(time, seq)`
+//! comparisons, sorted change logs), exact but without the base's shortcuts.
+
+use std::sync::Arc;
+
+use super::{Snapshot, SnapshotParts};
+use crate::error::Result;
+use crate::model::{CollectionId, MembershipRow, Seq, Timestamp, TransitionRow};
+use crate::rollup::BaseCache;
+use crate::run::{MembershipSink, Run, TransitionSink};
+
+/// A run seen through a seq cut-off: rows with `seq >= below` are not
+/// there. Counts and bounds are those of the whole run (upper bounds).
+#[derive(Debug)]
+struct KnownBelow {
+    inner: Arc<dyn Run>,
+    below: u64,
+}
+
+impl KnownBelow {
+    fn transitions<'r>(
+        &self,
+        rows: &'r [TransitionRow],
+        buf: &'r mut Vec<TransitionRow>,
+    ) -> &'r [TransitionRow] {
+        if rows.iter().all(|r| r.seq.0 < self.below) {
+            return rows;
+        }
+        buf.clear();
+        buf.extend(rows.iter().filter(|r| r.seq.0 < self.below));
+        buf
+    }
+
+    fn memberships<'r>(
+        &self,
+        rows: &'r [MembershipRow],
+        buf: &'r mut Vec<MembershipRow>,
+    ) -> &'r [MembershipRow] {
+        if rows.iter().all(|r| r.seq.0 < self.below) {
+            return rows;
+        }
+        buf.clear();
+        buf.extend(rows.iter().filter(|r| r.seq.0 < self.below));
+        buf
+    }
+}
+
+impl Run for KnownBelow {
+    fn transition_count(&self) -> u64 {
+        self.inner.transition_count()
+    }
+    fn membership_count(&self) -> u64 {
+        self.inner.membership_count()
+    }
+    fn transition_bounds(&self) -> Option<(Timestamp, Timestamp)> {
+        self.inner.transition_bounds()
+    }
+    // `scan_states` and `scan_failures` keep their defaults, which go
+    // through `scan_transitions` and so through the filter.
+    fn scan_transitions(&self, lo: Timestamp, hi: Timestamp, sink: &mut TransitionSink<'_>) -> Result<u64> {
+        let mut buf = Vec::new();
+        self.inner.scan_transitions(lo, hi, &mut |rows| {
+            let kept = self.transitions(rows, &mut buf);
+            if kept.is_empty() { Ok(()) } else { sink(kept) }
+        })
+    }
+    fn scan_memberships(
+        &self,
+        collection: Option<CollectionId>,
+        hi: Timestamp,
+        sink: &mut MembershipSink<'_>,
+    ) -> Result<u64> {
+        let mut buf = Vec::new();
+        self.inner.scan_memberships(collection, hi, &mut |rows| {
+            let kept = self.memberships(rows, &mut buf);
+            if kept.is_empty() { Ok(()) } else { sink(kept) }
+        })
+    }
+    fn scan_collection_changes(
+        &self,
+        collection: CollectionId,
+        lo: Timestamp,
+        hi: Timestamp,
+        sink: &mut MembershipSink<'_>,
+    ) -> Result<u64> {
+        let mut buf = Vec::new();
+        self.inner
+            .scan_collection_changes(collection, lo, hi, &mut |rows| {
+                let kept = self.memberships(rows, &mut buf);
+                if kept.is_empty() { Ok(()) } else { sink(kept) }
+            })
+    }
+    fn bytes_on_disk(&self) -> u64 {
+        self.inner.bytes_on_disk()
+    }
+    fn seq_bounds(&self) -> Option<(Seq, Seq)> {
+        let (lo, hi) = self.inner.seq_bounds()?;
+        (lo.0 < self.below).then(|| (lo, Seq(hi.0.min(self.below - 1))))
+    }
+}
+
+impl Snapshot {
+    /// A view of this snapshot that sees only the transitions and membership
+    /// changes whose transaction was committed at or before wall-clock `t`
+    /// (commit times as recorded by [`Store::append_at`](crate::Store::append_at)).
+    /// Data stored without a commit time counts as committed at the next
+    /// recorded commit (the first one, for data older than every record);
+    /// with no commit recorded at all, the view is the whole snapshot. Every
+    /// typed query works on the view.
+    pub fn as_known_at(&self, t: Timestamp) -> Snapshot {
+        let p = &self.parts;
+        let Some((cut, dicts)) = p.commits.cutoff(p.commit_count, t.0) else {
+            return self.fork();
+        };
+        if cut >= p.next_seq {
+            return self.fork();
+        }
+        let wrap = |r: &Arc<dyn Run>| -> Arc<dyn Run> {
+            Arc::new(KnownBelow {
+                inner: r.clone(),
+                below: cut,
+            })
+        };
+        let base_known = p
+            .base
+            .iter()
+            .filter_map(|r| r.seq_bounds())
+            .all(|(_, hi)| hi.0 < cut);
+        let (base, checkpoints, base_cache, delta) = if base_known {
+            (
+                p.base.clone(),
+                p.checkpoints.clone(),
+                p.base_cache.clone(),
+                p.delta.iter().map(wrap).collect(),
+            )
+        } else {
+            (
+                Vec::new(),
+                None,
+                Arc::new(BaseCache::default()),
+                p.base.iter().chain(&p.delta).map(wrap).collect(),
+            )
+        };
+        let parts = SnapshotParts {
+            clients: p.clients.prefix(dicts[0] as usize),
+            deployments: p.deployments.prefix(dicts[1] as usize),
+            collections: p.collections.prefix(dicts[2] as usize),
+            base,
+            checkpoints,
+            delta,
+            segment_count: p.segment_count,
+            bytes_on_disk: p.bytes_on_disk,
+            memtable_rows: p.memtable_rows,
+            base_cache,
+            first_membership: Default::default(),
+            commits: p.commits.clone(),
+            commit_count: p.commit_count,
+            next_seq: cut,
+        };
+        Snapshot {
+            cancel: self.cancel.clone(),
+            no_rollup: self.no_rollup,
+            ..Snapshot::new(parts)
+        }
+    }
+
+    /// True when some stored data has no recorded commit time (a store
+    /// written before commit times were recorded, or plain
+    /// [`Store::append`](crate::Store::append)): `AS KNOWN AT` counts it as
+    /// known from the next recorded commit on.
+    pub fn has_untimed_data(&self) -> bool {
+        self.parts
+            .commits
+            .has_gaps(self.parts.commit_count, self.parts.next_seq)
+    }
+}
