@@ -12,7 +12,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Source, Sql};
+use super::dialect::{Source, Sql};
 
 /// ClickHouse (server, `clickhouse local`, chDB).
 #[derive(Debug)]

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Source, Sql};
+use super::dialect::{Source, Sql};
 
 /// DuckDB.
 #[derive(Debug)]

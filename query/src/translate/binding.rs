@@ -1,0 +1,349 @@
+//! Binding: a parsed statement becomes a [`Bound`] one, with every time
+//! evaluated (`NOW` and `$params` resolved at translation time) and every
+//! name as text, checked against a store when one is given.
+//!
+//! Invariants: the time, range and step rules are those of `plan.rs` (a unit
+//! test holds the two to the same answers) and the same mistakes are refused
+//! with the same diagnostics; an unknown name is an error only with a store,
+//! and then suggests the closest known name; the default deployment is
+//! always known.
+
+use rollcall_engine::{Snapshot, State, limits};
+
+use super::TranslateOptions;
+use crate::bind::Bindings;
+use crate::error::{ErrorKind, NameKind, QueryError};
+use crate::plan::MAX_SERIES_ROWS;
+use crate::suggest::{self, Suggester};
+use crate::syntax::{DurationExpr, Name, Scope, Span, Statement, TimeExpr, When};
+
+/// A half-open range of points `from + k*every < to`, `count` of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Steps {
+    pub(super) from: i64,
+    pub(super) to: i64,
+    pub(super) every: i64,
+    pub(super) count: u64,
+}
+
+impl Steps {
+    pub(super) fn last(&self) -> i64 {
+        self.from + (self.count as i64 - 1) * self.every
+    }
+}
+
+/// Which clients a statement looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Population {
+    /// Every client with a transition for the deployment or a membership
+    /// change at or before the time.
+    All,
+    /// Members of a collection at the time.
+    In(String),
+}
+
+/// A statement with every time evaluated and every name as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Bound {
+    StatesAt {
+        deployment: String,
+        population: Population,
+        at: i64,
+        stale_after: Option<i64>,
+    },
+    StatesSeries {
+        deployment: String,
+        population: Population,
+        steps: Steps,
+        stale_after: Option<i64>,
+    },
+    ByCollectionAt {
+        deployment: String,
+        at: i64,
+        stale_after: Option<i64>,
+    },
+    ByCollectionSeries {
+        deployment: String,
+        steps: Steps,
+        stale_after: Option<i64>,
+    },
+    Failures {
+        deployment: String,
+        population: Population,
+        steps: Steps,
+        by_error: bool,
+    },
+    Clients {
+        deployment: String,
+        population: Population,
+        at: i64,
+        states: Option<Vec<State>>,
+        limit: Option<u32>,
+    },
+    History {
+        client: String,
+        deployment: Option<String>,
+        range: Option<(i64, i64)>,
+    },
+}
+
+/// The one deployment of a `FOR` list (none: the default).
+fn single(list: &[Name], whole: Span) -> Result<Option<&Name>, QueryError> {
+    match list {
+        [] => Ok(None),
+        [one] => Ok(Some(one)),
+        _ => Err(QueryError::invalid(
+            whole,
+            "several deployments in FOR have no SQL translation yet",
+            Some("translate one deployment at a time".to_owned()),
+        )),
+    }
+}
+
+/// Evaluates times and checks names. The time rules are those of
+/// `plan.rs` (a unit test holds the two to the same answers).
+pub(super) struct Binder<'a> {
+    pub(super) opts: &'a TranslateOptions,
+    pub(super) store: Option<&'a Snapshot>,
+}
+
+impl Binder<'_> {
+    pub(super) fn statement(&self, statement: &Statement, whole: Span) -> Result<Bound, QueryError> {
+        if statement.tail().is_some_and(|t| !t.is_empty()) {
+            return Err(QueryError::invalid(
+                whole,
+                "TIME ZONE and AS KNOWN AT have no SQL translation yet",
+                Some("run the statement with `rollcall query`".to_owned()),
+            ));
+        }
+        match statement {
+            Statement::States(s) => {
+                let stale_after = s.stale_after.as_ref().map(|d| self.duration(d)).transpose()?;
+                let when = match &s.when {
+                    When::At(t) => Ok(self.time(t)?),
+                    When::Series(se) => Err(self.steps(&se.from, &se.to, Some(&se.every))?),
+                };
+                let deployment = self.deployment(single(&s.deployments, whole)?)?;
+                match (&s.scope, when) {
+                    (Scope::ByCollection, Ok(at)) => Ok(Bound::ByCollectionAt {
+                        deployment,
+                        at,
+                        stale_after,
+                    }),
+                    (Scope::ByCollection, Err(steps)) => {
+                        if let Some(store) = self.store {
+                            let collections = store.collections().len() as u64;
+                            let rows = steps.count.saturating_mul(collections);
+                            if rows > MAX_SERIES_ROWS {
+                                return Err(QueryError::invalid(
+                                    whole,
+                                    format!(
+                                        "the series has {} points for each of {collections} collections, {rows} rows; the limit is {MAX_SERIES_ROWS}",
+                                        steps.count
+                                    ),
+                                    Some("widen EVERY or narrow the range".to_owned()),
+                                ));
+                            }
+                        }
+                        Ok(Bound::ByCollectionSeries {
+                            deployment,
+                            steps,
+                            stale_after,
+                        })
+                    }
+                    (scope, when) => {
+                        let population = match scope {
+                            Scope::In(c) => Population::In(self.collection(c)?),
+                            _ => Population::All,
+                        };
+                        Ok(match when {
+                            Ok(at) => Bound::StatesAt {
+                                deployment,
+                                population,
+                                at,
+                                stale_after,
+                            },
+                            Err(steps) => Bound::StatesSeries {
+                                deployment,
+                                population,
+                                steps,
+                                stale_after,
+                            },
+                        })
+                    }
+                }
+            }
+            Statement::Failures(f) => {
+                let steps = self.steps(&f.series.from, &f.series.to, Some(&f.series.every))?;
+                let deployment = self.deployment(single(&f.deployments, whole)?)?;
+                let population = match &f.collection {
+                    Some(c) => Population::In(self.collection(c)?),
+                    None => Population::All,
+                };
+                Ok(Bound::Failures {
+                    deployment,
+                    population,
+                    steps,
+                    by_error: f.by_error,
+                })
+            }
+            Statement::Clients(c) => {
+                let at = self.time(&c.at)?;
+                let states = c.filter.as_ref().map(|f| {
+                    let mut v = f.states();
+                    v.sort();
+                    v.dedup();
+                    v
+                });
+                let deployment = self.deployment(c.deployment.as_ref())?;
+                let population = match &c.collection {
+                    Some(n) => Population::In(self.collection(n)?),
+                    None => Population::All,
+                };
+                Ok(Bound::Clients {
+                    deployment,
+                    population,
+                    at,
+                    states,
+                    limit: c.limit.as_ref().map(|l| l.value),
+                })
+            }
+            Statement::History(h) => {
+                let range = match &h.range {
+                    Some(r) => {
+                        let s = self.steps(&r.from, &r.to, None)?;
+                        Some((s.from, s.to))
+                    }
+                    None => None,
+                };
+                let deployment = match &h.deployment {
+                    Some(d) => Some(self.deployment(Some(d))?),
+                    None => None,
+                };
+                let client = self.client(&h.client)?;
+                Ok(Bound::History {
+                    client,
+                    deployment,
+                    range,
+                })
+            }
+            Statement::Flow(_) | Statement::Durations(_) | Statement::Gate(_) => Err(QueryError::invalid(
+                whole,
+                "FLOW, DURATIONS and GATE have no SQL translation yet",
+                Some("run them with `rollcall query`".to_owned()),
+            )),
+            Statement::Show(_) | Statement::Explain(_) => Err(QueryError::invalid(
+                whole,
+                "SHOW and EXPLAIN have no SQL translation: they describe the store, not the exported data",
+                Some(
+                    "run them with `rollcall query`; translate STATES, FAILURES, CLIENTS and HISTORY"
+                        .to_owned(),
+                ),
+            )),
+        }
+    }
+
+    fn bindings(&self) -> Bindings<'_> {
+        Bindings {
+            params: &self.opts.params,
+            now: self.opts.now,
+            zone: None,
+        }
+    }
+
+    fn duration(&self, d: &DurationExpr) -> Result<i64, QueryError> {
+        self.bindings().duration(d)
+    }
+
+    fn time(&self, t: &TimeExpr) -> Result<i64, QueryError> {
+        self.bindings().time(t).map(|t| t.0)
+    }
+
+    /// `FROM a TO b [EVERY w]`, checked and counted as `plan` does (a plain
+    /// range is one step as wide as the range).
+    fn steps(
+        &self,
+        from: &TimeExpr,
+        to: &TimeExpr,
+        every: Option<&DurationExpr>,
+    ) -> Result<Steps, QueryError> {
+        let Some(every) = every else {
+            let (a, b) = self.bindings().range(from, to)?;
+            return Ok(Steps {
+                from: a.0,
+                to: b.0,
+                every: b.0.saturating_sub(a.0),
+                count: 1,
+            });
+        };
+        let s = self.bindings().steps(from, to, every)?;
+        let Some(w) = s.uniform() else {
+            return Err(QueryError::invalid(
+                from.span().to(every.span),
+                "calendar steps (months) have no SQL translation yet",
+                Some("use an exact step such as EVERY 1d".to_owned()),
+            ));
+        };
+        Ok(Steps {
+            from: s.from.0,
+            to: s.to.0,
+            every: w,
+            count: s.count(),
+        })
+    }
+
+    fn deployment(&self, name: Option<&Name>) -> Result<String, QueryError> {
+        let Some(name) = name else {
+            return Ok(limits::DEFAULT_DEPLOYMENT.to_owned());
+        };
+        let Some(store) = self.store else {
+            return Ok(name.value.clone());
+        };
+        if store.deployment_id(&name.value).is_some() || name.value == limits::DEFAULT_DEPLOYMENT {
+            return Ok(name.value.clone());
+        }
+        let mut known = store.deployments();
+        if !known.iter().any(|d| d == limits::DEFAULT_DEPLOYMENT) {
+            known.push(limits::DEFAULT_DEPLOYMENT.to_owned());
+        }
+        Err(unknown(
+            NameKind::Deployment,
+            name,
+            suggest::closest(&name.value, known.iter().map(String::as_str)),
+        ))
+    }
+
+    fn collection(&self, name: &Name) -> Result<String, QueryError> {
+        match self.store {
+            Some(store) if store.collection_id(&name.value).is_none() => {
+                let known = store.collections();
+                Err(unknown(
+                    NameKind::Collection,
+                    name,
+                    suggest::closest(&name.value, known.iter().map(String::as_str)),
+                ))
+            }
+            _ => Ok(name.value.clone()),
+        }
+    }
+
+    fn client(&self, name: &Name) -> Result<String, QueryError> {
+        match self.store {
+            Some(store) if store.client_id(&name.value).is_none() => {
+                let mut s = Suggester::new(&name.value);
+                store.for_each_client_name(|_, n| s.offer(n));
+                Err(unknown(NameKind::Client, name, s.finish()))
+            }
+            _ => Ok(name.value.clone()),
+        }
+    }
+}
+
+fn unknown(kind: NameKind, name: &Name, suggestion: Option<String>) -> QueryError {
+    QueryError::new(ErrorKind::UnknownName {
+        kind,
+        name: name.value.clone(),
+        span: name.span,
+        suggestion,
+    })
+}

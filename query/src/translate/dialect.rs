@@ -1,0 +1,102 @@
+//! Every difference between the SQL dialects, in one place: the
+//! [`Dialect`] a caller picks, the [`Sql`] primitives whose spelling
+//! differs (implemented by `duckdb.rs` and `clickhouse.rs`), and the
+//! [`Source`] the query reads the export from.
+//!
+//! Invariants: statement families write SQL only through these primitives
+//! and plain standard SQL (CTEs, `GROUP BY`, `LEFT JOIN`, `ASOF JOIN`,
+//! `CASE`), so a third dialect is one more `Sql` implementation; every
+//! argument and result of a primitive is an SQL expression; every string
+//! that reaches the SQL goes through [`Sql::string`].
+
+use super::{clickhouse, duckdb};
+
+/// The SQL dialect to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// DuckDB (`read_parquet`, `arg_max`, `FILTER`, `ASOF JOIN`).
+    DuckDb,
+    /// ClickHouse (`file`/`s3` table functions, `argMax`, `countIf`,
+    /// `ASOF JOIN`, `SETTINGS join_use_nulls = 1`).
+    ClickHouse,
+}
+
+impl Dialect {
+    /// `duckdb` or `clickhouse`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::DuckDb => "duckdb",
+            Dialect::ClickHouse => "clickhouse",
+        }
+    }
+
+    pub(super) fn sql(self) -> &'static dyn Sql {
+        match self {
+            Dialect::DuckDb => &duckdb::DuckDb,
+            Dialect::ClickHouse => &clickhouse::ClickHouse,
+        }
+    }
+}
+
+/// Where the SQL reads the export from.
+#[derive(Clone, Debug)]
+pub(crate) struct Source {
+    /// The prefix before `transitions/...` (empty: relative paths), without
+    /// a trailing `/`.
+    prefix: String,
+    /// True for `scheme://` locations (object stores, HTTP).
+    remote: bool,
+}
+
+impl Source {
+    pub(super) fn new(source: Option<&str>) -> Source {
+        let prefix = source.unwrap_or("").trim_end_matches('/').to_owned();
+        Source {
+            remote: prefix.contains("://"),
+            prefix,
+        }
+    }
+
+    /// The glob of every part file of `table`.
+    pub(crate) fn glob(&self, table: &str) -> String {
+        if self.prefix.is_empty() {
+            format!("{table}/*/*.parquet")
+        } else {
+            format!("{}/{table}/*/*.parquet", self.prefix)
+        }
+    }
+
+    pub(crate) fn is_remote(&self) -> bool {
+        self.remote
+    }
+}
+
+/// The primitives whose spelling differs between dialects. Every argument
+/// is an SQL expression; every result is one.
+pub(crate) trait Sql: Sync {
+    /// A string literal.
+    fn string(&self, text: &str) -> String;
+    /// The table expression reading every part file of `table`.
+    fn read(&self, source: &Source, table: &str) -> String;
+    /// The value of `value` on the row with the greatest `key`.
+    fn arg_max(&self, value: &str, key: &str) -> String;
+    /// The number of rows where `cond` holds.
+    fn count_if(&self, cond: &str) -> String;
+    /// `a / b` rounded down, for `a >= 0` and `b > 0`, as the type of a
+    /// point index.
+    fn index_div(&self, a: &str, b: &str) -> String;
+    /// The body of a relation of the points `k` in `0..n` with their times
+    /// `t_ms = from + k * every`.
+    fn points(&self, n: u64, from: i64, every: i64) -> String;
+    /// One row per value of `lo..hi` (an expression for a SELECT list).
+    fn unnest_range(&self, lo: &str, hi: &str) -> String;
+    /// The next row's `value` within `partition`, ordered by `order`; NULL
+    /// on the last row.
+    fn next_value(&self, value: &str, partition: &str, order: &str) -> String;
+    /// Epoch milliseconds as rollcall prints times.
+    fn format_time(&self, ms: &str) -> String;
+    /// An error code (or NULL) as rollcall prints it (or NULL).
+    fn format_error(&self, code: &str) -> String;
+    /// What ends the query (settings), without the `;`.
+    fn trailer(&self) -> &'static str;
+}
