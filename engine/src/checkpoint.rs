@@ -62,8 +62,17 @@ pub(crate) struct Checkpoint {
 // Delta body: changed u32, the changed client ids (ascending) in column
 // chunks, their 3-bit states, then `time - times[c]` for those with a state.
 
-/// The newest checkpoint file format this build writes and reads.
-pub(crate) const CHECKPOINT_FORMAT_VERSION: u32 = 3;
+/// The newest checkpoint file format this build reads. It writes version 3
+/// unless the file marks a base too sparse for a failure rollup (a rollup
+/// record for deployment [`SPARSE_ROLLUP`] with an empty body), which takes
+/// version 4 so that older builds refuse it cleanly.
+pub(crate) const CHECKPOINT_FORMAT_VERSION: u32 = 4;
+
+/// The version written when no version-4 record is in the file.
+const PLAIN_FORMAT_VERSION: u32 = 3;
+
+/// The deployment id of the sparse-rollup marker record.
+pub(crate) const SPARSE_ROLLUP: u32 = u32::MAX;
 
 const MAGIC: [u8; 8] = *b"RCLLCKP\0";
 const HEADER_LEN: usize = 20;
@@ -147,6 +156,7 @@ fn delta_body(cp: &Checkpoint, prev: &Checkpoint) -> Option<Vec<u8>> {
 pub(crate) struct CheckpointFileWriter {
     out: Vec<u8>,
     count: u32,
+    version: u32,
     /// Per deployment: the previous checkpoint and the deltas since a full record.
     last: HashMap<DeploymentId, (Checkpoint, usize)>,
 }
@@ -156,6 +166,7 @@ impl CheckpointFileWriter {
         let mut out = Vec::new();
         out.extend_from_slice(&[0; HEADER_LEN]);
         CheckpointFileWriter {
+            version: PLAIN_FORMAT_VERSION,
             out,
             count: 0,
             last: HashMap::new(),
@@ -183,8 +194,14 @@ impl CheckpointFileWriter {
         self.last.insert(cp.deployment, (cp.clone(), chain));
     }
 
-    /// Appends the failure rollup's records.
+    /// Appends the failure rollup's records (or the marker of a base too
+    /// sparse for one).
     pub(crate) fn push_rollup(&mut self, rollup: &FailureRollup) {
+        if !rollup.is_usable() {
+            self.record(DeploymentId(SPARSE_ROLLUP), 0, 0, KIND_ROLLUP, &[]);
+            self.version = self.version.max(4);
+            return;
+        }
         for r in rollup.encode() {
             self.record(r.deployment, r.first_hour, r.collections, KIND_ROLLUP, &r.body);
         }
@@ -219,7 +236,7 @@ impl CheckpointFileWriter {
     pub(crate) fn finish(mut self) -> Vec<u8> {
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(&MAGIC);
-        header.extend_from_slice(&CHECKPOINT_FORMAT_VERSION.to_le_bytes());
+        header.extend_from_slice(&self.version.to_le_bytes());
         header.extend_from_slice(&self.count.to_le_bytes());
         let crc = crc32fast::hash(&header);
         header.extend_from_slice(&crc.to_le_bytes());
@@ -471,6 +488,11 @@ impl CheckpointSet {
             return Ok(None);
         }
         let bytes: &[u8] = self.bytes.as_ref().as_ref();
+        if let [only] = &self.rollups[..]
+            && only.deployment.0 == SPARSE_ROLLUP
+        {
+            return Ok(Some(FailureRollup::too_sparse()));
+        }
         let mut stored = Vec::with_capacity(self.rollups.len());
         for meta in &self.rollups {
             let record = bytes

@@ -84,7 +84,18 @@ struct DeploymentRollup {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct FailureRollup {
     deployments: HashMap<DeploymentId, DeploymentRollup>,
+    /// Not built: the base's failures are too sparse over their time span
+    /// for hourly series (see [`CELL_BUDGET`]); queries sweep the rows.
+    sparse: bool,
 }
+
+/// How many hourly cells (hours spanned x (collections + 1), summed over
+/// deployments) a rollup may hold beyond four per failure. A few rows at
+/// far-off times (year 0000 and 9999, a time in epoch microseconds) span
+/// millions of hours: past this the rollup is not built at all, so neither
+/// compaction, nor the checkpoint file it is stored in, nor a query grows
+/// with the time span instead of the data.
+pub(crate) const CELL_BUDGET: u64 = 8 << 20;
 
 impl FailureRollup {
     /// Replays every base failure against every base membership change, in
@@ -106,6 +117,19 @@ impl FailureRollup {
         }
         if !failures.is_sorted_by_key(|r| (r.time, r.seq)) {
             failures.sort_unstable_by_key(|r| (r.time, r.seq));
+        }
+        // Dense hourly series only while they stay proportionate to the data.
+        let mut spans: HashMap<DeploymentId, (i64, i64)> = HashMap::new();
+        for r in &failures {
+            let h = r.time.0.div_euclid(HOUR_MS);
+            spans.entry(r.deployment).or_insert((h, h)).1 = h;
+        }
+        let cells = spans.values().fold(0u64, |sum, (first, last)| {
+            let hours = u64::try_from(i128::from(*last) - i128::from(*first) + 1).unwrap_or(u64::MAX);
+            sum.saturating_add(hours.saturating_mul(collections as u64 + 1))
+        });
+        if cells > CELL_BUDGET.max(4 * failures.len() as u64) {
+            return Ok(FailureRollup::too_sparse());
         }
         changes.sort_unstable_by_key(|r| (r.time, r.seq));
 
@@ -169,6 +193,19 @@ impl FailureRollup {
             }
         }
         Ok(out)
+    }
+
+    /// The rollup of a base too sparse for hourly series (not built).
+    pub(crate) fn too_sparse() -> FailureRollup {
+        FailureRollup {
+            sparse: true,
+            ..FailureRollup::default()
+        }
+    }
+
+    /// False when the rollup was not built (too sparse): ask the rows.
+    pub(crate) fn is_usable(&self) -> bool {
+        !self.sparse
     }
 
     /// Base failures of `deployment` in the hours `[from_hour, to_hour)`,

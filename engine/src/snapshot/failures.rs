@@ -81,7 +81,7 @@ impl Snapshot {
                 self.parts.clients.len(),
                 self.parts.collections.len(),
             )
-            .map(Some)
+            .map(|r| r.is_usable().then_some(r))
     }
 
     /// Visits, in `(time, seq)` order, the transitions of `deployment` with
