@@ -50,9 +50,48 @@ pub struct Model {
     pub transitions: Vec<ModelTransition>,
     /// Stored membership changes, exact duplicates dropped, in ingest order.
     pub memberships: Vec<ModelMembership>,
+    /// Per committed batch: the row counts once it was stored, and its
+    /// commit time (`None`: committed without one).
+    pub commits: Vec<(usize, usize, Option<i64>)>,
 }
 
 impl Model {
+    /// [`Model::append`] with a commit time (SPEC 7.5).
+    pub fn append_at(&mut self, batch: &ModelBatch, at: Option<i64>) -> u64 {
+        let dups = self.append(batch);
+        if let Some(last) = self.commits.last_mut() {
+            last.2 = at;
+        }
+        dups
+    }
+
+    /// `AS KNOWN AT t` (SPEC 7.5): only the rows of batches committed at or
+    /// before `t`. A batch without a commit time counts as committed at the
+    /// next timed commit (at the first, for those before it); with no timed
+    /// commit at all, everything is known.
+    pub fn known_at(&self, t: i64) -> Model {
+        if self.commits.iter().all(|c| c.2.is_none()) {
+            return self.clone();
+        }
+        let mut effective: Vec<Option<i64>> = vec![None; self.commits.len()];
+        let mut next = None;
+        for (i, c) in self.commits.iter().enumerate().rev() {
+            next = c.2.or(next);
+            effective[i] = next;
+        }
+        let (mut nt, mut nm) = (0, 0);
+        for (c, e) in self.commits.iter().zip(&effective) {
+            if e.is_some_and(|e| e <= t) {
+                (nt, nm) = (c.0, c.1);
+            }
+        }
+        Model {
+            transitions: self.transitions[..nt].to_vec(),
+            memberships: self.memberships[..nm].to_vec(),
+            commits: Vec::new(),
+        }
+    }
+
     /// Stores a batch: "a transition equal in all five fields to one already
     /// stored ... is ignored"; the first copy keeps its place.
     pub fn append(&mut self, batch: &ModelBatch) -> u64 {
@@ -71,6 +110,8 @@ impl Model {
                 self.memberships.push(m.clone());
             }
         }
+        self.commits
+            .push((self.transitions.len(), self.memberships.len(), None));
         duplicates
     }
 

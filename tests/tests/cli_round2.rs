@@ -128,3 +128,62 @@ fn show_error_and_error_text_in_the_table_form() {
         stdout_of(&a)
     );
 }
+
+/// The wall clock in ms, as the ingest command records it.
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Waits (bounded, a few ms) until the wall clock has passed `t`, so that a
+/// commit made afterwards has a later commit time.
+fn after(t: i64) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while wall_ms() <= t && std::time::Instant::now() < until {
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn as_known_at_gives_back_the_report_as_it_was_before_late_rows() {
+    let env = fixture();
+    let rql = "STATES IN \"All Desktops\" AT 2026-10-04";
+    let before = env.query_csv(rql);
+    let sent = wall_ms();
+    after(sent);
+    // Late status messages rewrite 10-03: PC-1 fails again, PC-3 is InProgress.
+    let late = env.write(
+        "late.csv",
+        "time,client,state,deployment,error\n\
+         2026-10-03T12:00:00Z,PC-1,Failed,,0x80070643\n\
+         2026-10-03T13:00:00Z,PC-3,InProgress,,\n",
+    );
+    env.cmd().args(["ingest", "events"]).arg(late).assert().success();
+    let now = env.query_csv(rql);
+    assert_ne!(now, before, "the late rows changed the answer");
+    let sent_text = rollcall_engine::Timestamp(sent).to_string();
+    let as_sent = env.query_csv(&format!("{rql} AS KNOWN AT {sent_text}"));
+    assert_eq!(as_sent, before);
+    // Every statement kind of SPEC 7.5 takes the clause.
+    for q in [
+        "FAILURES IN \"All Desktops\" FROM 2026-10-01 TO 2026-10-05 EVERY 1d",
+        "CLIENTS IN \"All Desktops\" AT 2026-10-04",
+        "FLOW IN \"All Desktops\" FROM 2026-10-02 TO 2026-10-04",
+        "DURATIONS IN \"All Desktops\" FROM 2026-10-01 TO 2026-10-05 UNTIL Failed SINCE Compliant",
+    ] {
+        let a = env.query_csv(&format!("{q} AS KNOWN AT {sent_text}"));
+        let b = env.query_csv(&format!("{q} AS KNOWN AT NOW"));
+        assert_ne!(a, b, "{q}: the late rows show only in the later report");
+    }
+    // A time before every commit: nothing was known.
+    assert_eq!(
+        env.query_csv(&format!("{rql} AS KNOWN AT 2000-01-01")),
+        "time,NotStarted,Compliant,InProgress,NonCompliant,Failed,Unknown,total\n\
+         2026-10-04T00:00:00Z,0,0,0,0,0,0,0\n"
+    );
+    // After a compaction the earlier report is the same.
+    env.cmd().arg("compact").assert().success();
+    assert_eq!(env.query_csv(&format!("{rql} AS KNOWN AT {sent_text}")), before);
+}
