@@ -29,12 +29,12 @@ fn store_with_failures(times: &[i64]) -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
-fn histograms(
-    store: &Store,
-    from: i64,
-    to: i64,
-    every: i64,
-) -> (Vec<(Timestamp, u64)>, Vec<(Timestamp, u64)>) {
+/// A histogram: (bucket start, failures).
+type Histogram = Vec<(Timestamp, u64)>;
+
+/// The same histogram from the rollup path (where it can answer) and from
+/// the row sweep.
+fn histograms(store: &Store, from: i64, to: i64, every: i64) -> (Histogram, Histogram) {
     let snap = store.snapshot();
     let dep = snap.deployment_id("production").unwrap();
     let ring = snap.collection_id("Ring");
