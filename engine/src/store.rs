@@ -76,6 +76,18 @@ pub struct Options {
     pub txn_spill_rows: usize,
     /// Read sealed files through a memory map (else read them into memory).
     pub mmap: bool,
+    /// [`Store::maintain`] flushes the memtable once it holds this many rows,
+    /// so that an open (read-only ones included) replays at most about this
+    /// many rows of log.
+    pub log_tail_rows: usize,
+    /// [`Store::maintain`] folds the delta into the base once the delta holds
+    /// at least this many rows and at least [`Options::delta_ratio`] of the
+    /// base...
+    pub delta_min_rows: u64,
+    /// ... (as a fraction of the base's rows) ...
+    pub delta_ratio: f64,
+    /// ... or once this many delta segments pile up.
+    pub delta_max_segments: usize,
 }
 
 impl Default for Options {
@@ -87,6 +99,10 @@ impl Default for Options {
             auto_flush: true,
             txn_spill_rows: 1 << 20,
             mmap: true,
+            log_tail_rows: 1 << 16,
+            delta_min_rows: 1 << 18,
+            delta_ratio: 0.125,
+            delta_max_segments: 16,
         }
     }
 }
@@ -152,6 +168,15 @@ impl AppendReport {
         self.memberships += other.memberships;
         self.duplicates += other.duplicates;
     }
+}
+
+/// What [`Store::maintain`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaintainReport {
+    /// Rows the memtable held when it was flushed (0: no flush).
+    pub flushed_rows: u64,
+    /// The compaction, when one ran.
+    pub compacted: Option<CompactReport>,
 }
 
 /// What a compaction did.
@@ -579,6 +604,48 @@ impl Store {
             .map_err(|e| io_err(storage, "write", DICT_FILE, e))?;
         f.sync().map_err(|e| io_err(storage, "fsync", DICT_FILE, e))?;
         Ok((self.manifest.dict_bytes + buf.len() as u64, counts))
+    }
+
+    /// Keeps the store query-ready after writes (SPEC 7.8), by the policy of
+    /// [`Options`]: flushes the memtable once it holds
+    /// [`Options::log_tail_rows`] rows (or any rows when `finish`, as an
+    /// ingest command does when its input ends), and compacts once the
+    /// delta holds `max(delta_min_rows, delta_ratio x base rows)` rows or
+    /// [`Options::delta_max_segments`] segments. Compaction rewrites the
+    /// base only from the earliest delta time on, and the ratio makes its
+    /// cost, summed over a growing store, a constant factor per row.
+    /// Every step is the crash-safe flush or compaction.
+    pub fn maintain(&mut self, finish: bool) -> Result<MaintainReport> {
+        self.check_writable()?;
+        let mut report = MaintainReport::default();
+        if self.mem.rows > 0 && (finish || self.mem.rows >= self.opts.log_tail_rows) {
+            report.flushed_rows = self.mem.rows as u64;
+            self.flush()?;
+        }
+        let rows = |runs: &[Arc<SegmentFile>]| -> u64 {
+            runs.iter()
+                .map(|r| r.transition_count() + r.membership_count())
+                .sum()
+        };
+        let (delta, base) = (rows(&self.delta), rows(&self.base));
+        let due = delta > 0
+            && (delta as f64 >= (self.opts.delta_min_rows as f64).max(self.opts.delta_ratio * base as f64)
+                || self.delta.len() >= self.opts.delta_max_segments);
+        if due {
+            report.compacted = Some(self.compact()?);
+        }
+        Ok(report)
+    }
+
+    /// Rows not yet folded into the base: in the memtable (and log), and in
+    /// delta segments.
+    pub fn unfolded(&self) -> (u64, u64) {
+        let delta = self
+            .delta
+            .iter()
+            .map(|r| r.transition_count() + r.membership_count())
+            .sum();
+        (self.mem.rows as u64, delta)
     }
 
     /// Merges every delta segment (and the base from the earliest delta time

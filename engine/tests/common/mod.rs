@@ -80,6 +80,7 @@ pub fn small_options() -> Options {
         auto_flush: true,
         txn_spill_rows: 40,
         mmap: true,
+        ..Options::default()
     }
 }
 
