@@ -24,10 +24,10 @@ use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::history::FileHistory;
-use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Context, Editor, Helper};
 
-use crate::session::{DotOutcome, Ending, Session, StreamSink, ending, is_cancelled};
+use crate::session::{DOT_HELP, DotOutcome, Ending, Session, StreamSink, ending, is_cancelled};
 use crate::{note, report_error};
 
 /// Environment variable naming the history file (tests use it).
@@ -81,10 +81,36 @@ const DOT_COMMANDS: [&str; 9] = [
     ".exit",
 ];
 
-/// The rustyline helper: completion and the `;` validator.
+/// The first prompt of an input.
+pub const PROMPT: &str = "rollcall> ";
+
+/// The prompt of the following lines of an unfinished statement (psql's
+/// `->`), as wide as [`PROMPT`] so the lines align.
+pub const CONTINUATION_PROMPT: &str = "       -> ";
+
+/// The rustyline helper: completion (over the whole statement typed so far).
 #[derive(Debug)]
 struct ReplHelper {
     names: Rc<RefCell<Names>>,
+    /// The earlier lines of an unfinished statement.
+    pending: Rc<RefCell<String>>,
+}
+
+/// What a bare word typed at an empty prompt means (psql and sqlite habits):
+/// `help`, `\?`, `\h`, `?` show the help; `exit`, `quit`, `\q` leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShellWord {
+    Help,
+    Quit,
+}
+
+fn shell_word(line: &str) -> Option<ShellWord> {
+    let word = line.trim().trim_end_matches(';').trim_end();
+    match word.to_ascii_lowercase().as_str() {
+        "help" | "\\?" | "\\h" | "?" => Some(ShellWord::Help),
+        "exit" | "quit" | "\\q" => Some(ShellWord::Quit),
+        _ => None,
+    }
 }
 
 fn is_bare_identifier(name: &str) -> bool {
@@ -252,7 +278,15 @@ impl Completer for ReplHelper {
     type Candidate = Pair;
 
     fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
-        Ok(self.candidates(line, pos))
+        // Complete against the whole statement so far, so that a clause
+        // begun on an earlier line (`TIME ZONE`, `FOR a,`) still counts.
+        let pending = self.pending.borrow();
+        if pending.is_empty() {
+            return Ok(self.candidates(line, pos));
+        }
+        let whole = format!("{pending}{}", &line[..pos]);
+        let (start, pairs) = self.candidates(&whole, whole.len());
+        Ok((start.saturating_sub(pending.len()).min(pos), pairs))
     }
 }
 
@@ -262,16 +296,9 @@ impl Hinter for ReplHelper {
 
 impl Highlighter for ReplHelper {}
 
-impl Validator for ReplHelper {
-    fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
-        let input = ctx.input();
-        if input.trim_start().starts_with('.') || ending(input) != Ending::Open {
-            Ok(ValidationResult::Valid(None))
-        } else {
-            Ok(ValidationResult::Incomplete)
-        }
-    }
-}
+/// Every line is accepted as typed: the loop in [`run`] collects the lines
+/// of a statement until its `;`, showing [`CONTINUATION_PROMPT`] meanwhile.
+impl Validator for ReplHelper {}
 
 impl Helper for ReplHelper {}
 
@@ -293,7 +320,11 @@ pub fn run(db: &Path) -> anyhow::Result<()> {
         .build();
     let mut rl: Editor<ReplHelper, FileHistory> =
         Editor::with_config(config).context("start the line editor")?;
-    rl.set_helper(Some(ReplHelper { names: names.clone() }));
+    let pending = Rc::new(RefCell::new(String::new()));
+    rl.set_helper(Some(ReplHelper {
+        names: names.clone(),
+        pending: pending.clone(),
+    }));
     let history = history_path();
     if let Some(path) = &history {
         if let Some(parent) = path.parent() {
@@ -318,45 +349,86 @@ pub fn run(db: &Path) -> anyhow::Result<()> {
     let mut history_warned = false;
     loop {
         session.reset_cancel();
-        match rl.readline("rollcall> ") {
-            Ok(input) => {
-                if input.trim().is_empty() {
-                    continue;
-                }
-                let _ = rl.add_history_entry(input.as_str());
-                if let Some(path) = &history
-                    && let Err(e) = rl.append_history(path)
-                    && !history_warned
-                {
-                    history_warned = true;
-                    note(&format!("warning: cannot write history {}: {e}", path.display()));
-                }
-                let mut stdout = io::stdout().lock();
-                if input.trim_start().starts_with('.') {
-                    match session.dot_command(&input, &mut stdout) {
-                        Ok(DotOutcome::Quit) => break,
-                        Ok(DotOutcome::Continue) => {}
-                        Err(e) => report_error(&e),
-                    }
-                } else {
-                    let format = session.format;
-                    let mut sink = StreamSink::new(&mut stdout, format);
-                    match session.run_script(&input, "input", &mut sink) {
-                        Ok(_) => {}
-                        Err(e) if is_cancelled(&e) => note("query cancelled"),
-                        Err(e) if crate::is_broken_pipe(&e) => {}
-                        Err(e) => report_error(&e),
-                    }
-                }
-                let _ = stdout.flush();
-                if let Some(snap) = session.last_snapshot() {
-                    *names.borrow_mut() = Names::of(snap);
-                }
-            }
+        let prompt = if pending.borrow().is_empty() {
+            PROMPT
+        } else {
+            CONTINUATION_PROMPT
+        };
+        let line = match rl.readline(prompt) {
+            Ok(line) => line,
             // Ctrl-C at the prompt: the input is abandoned; say so, as shells do.
-            Err(ReadlineError::Interrupted) => note("^C"),
+            Err(ReadlineError::Interrupted) => {
+                pending.borrow_mut().clear();
+                note("^C");
+                continue;
+            }
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(e).context("read input"),
+        };
+        let input = {
+            let mut buf = pending.borrow_mut();
+            if buf.is_empty() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match shell_word(&line) {
+                    Some(ShellWord::Quit) => break,
+                    Some(ShellWord::Help) => {
+                        let mut stdout = io::stdout().lock();
+                        let _ = stdout.write_all(DOT_HELP.as_bytes());
+                        let _ = stdout.flush();
+                        continue;
+                    }
+                    None => {}
+                }
+            } else if shell_word(&line).is_some() {
+                note(&format!(
+                    "the statement above is not finished: end it with `;`, or press Ctrl-C to abandon it; then `{}`",
+                    line.trim()
+                ));
+                continue;
+            }
+            if buf.is_empty() && line.trim_start().starts_with('.') {
+                line
+            } else {
+                buf.push_str(&line);
+                buf.push('\n');
+                if ending(&buf) == Ending::Open {
+                    continue;
+                }
+                let mut input = std::mem::take(&mut *buf);
+                input.truncate(input.trim_end().len());
+                input
+            }
+        };
+        let _ = rl.add_history_entry(input.as_str());
+        if let Some(path) = &history
+            && let Err(e) = rl.append_history(path)
+            && !history_warned
+        {
+            history_warned = true;
+            note(&format!("warning: cannot write history {}: {e}", path.display()));
+        }
+        let mut stdout = io::stdout().lock();
+        if input.trim_start().starts_with('.') {
+            match session.dot_command(&input, &mut stdout) {
+                Ok(DotOutcome::Quit) => break,
+                Ok(DotOutcome::Continue) => {}
+                Err(e) => report_error(&e),
+            }
+        } else {
+            let format = session.format;
+            let mut sink = StreamSink::new(&mut stdout, format);
+            match session.run_script(&input, "input", &mut sink) {
+                Ok(_) => {}
+                Err(e) if is_cancelled(&e) => note("query cancelled"),
+                Err(e) if crate::is_broken_pipe(&e) => {}
+                Err(e) => report_error(&e),
+            }
+        }
+        let _ = stdout.flush();
+        if let Some(snap) = session.last_snapshot() {
+            *names.borrow_mut() = Names::of(snap);
         }
     }
     Ok(())
@@ -372,6 +444,7 @@ mod tests {
                 collections: vec!["All Desktops".into(), "Pilot".into(), "all-laptops".into()],
                 deployments: vec!["preproduction".into(), "production".into()],
             })),
+            pending: Rc::new(RefCell::new(String::new())),
         }
     }
 
@@ -415,6 +488,16 @@ mod tests {
     fn completes_deployments_and_dot_commands() {
         assert_eq!(complete("STATES FOR prep").1, vec!["preproduction"]);
         assert_eq!(complete(".fo").1, vec![".format"]);
+    }
+
+    #[test]
+    fn bare_words_at_an_empty_prompt() {
+        assert_eq!(shell_word("help"), Some(ShellWord::Help));
+        assert_eq!(shell_word(" \\? "), Some(ShellWord::Help));
+        assert_eq!(shell_word("EXIT;"), Some(ShellWord::Quit));
+        assert_eq!(shell_word("quit"), Some(ShellWord::Quit));
+        assert_eq!(shell_word("\\q"), Some(ShellWord::Quit));
+        assert_eq!(shell_word("STATES AT NOW;"), None);
     }
 
     #[test]

@@ -459,17 +459,18 @@ pub fn is_cancelled(e: &anyhow::Error) -> bool {
 
 /// The dot-commands, as `.help` prints them.
 pub const DOT_HELP: &str = "\
-Statements end with `;` and may span lines. Ctrl-C abandons the input or
-cancels the running statement; Ctrl-D leaves.
+Statements end with `;` and may span lines (the prompt shows `->` until the
+`;`). Ctrl-C abandons the input or cancels the running statement; Ctrl-D
+leaves.
 
-.help                 this text
+.help                 this text (also help or \\? at an empty prompt)
 .format F             result format: table, csv, json, ndjson (no F: show it)
 .timing on|off        print how long each statement took
 .output FILE|stdout   send results to FILE (truncated) or back to the screen
 .read FILE.rql        run the statements in FILE
 .param NAME VALUE     bind $NAME (.param NAME unbinds it, .param lists them)
 .collections          list the collections in the store
-.quit                 leave (also .exit, Ctrl-D)
+.quit                 leave (also .exit, exit, quit, \\q, Ctrl-D)
 ";
 
 /// How far an input has come.

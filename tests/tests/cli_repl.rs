@@ -167,3 +167,47 @@ fn sees_data_ingested_by_another_process_meanwhile() {
     p.send_line(".quit").unwrap();
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn continuation_prompt_until_the_semicolon() {
+    let env = Env::new();
+    env.load_fixture();
+    let mut p = repl(&env, &env.path().join("hist"));
+    p.send_line(".format csv").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("STATES IN \"Pilot Ring\"").unwrap();
+    p.exp_string("       -> ").unwrap();
+    p.send_line("").unwrap();
+    p.exp_string("       -> ").unwrap();
+    p.send_line("AT 2026-10-04;").unwrap();
+    p.exp_string("2026-10-04T00:00:00Z,1,0,0,0,0,0,1").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    // `exit` inside an unfinished statement does not leave; it says how.
+    p.send_line("STATES").unwrap();
+    p.exp_string("       -> ").unwrap();
+    p.send_line("exit").unwrap();
+    p.exp_string("is not finished").unwrap();
+    p.exp_string("       -> ").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn help_and_exit_typed_without_a_semicolon() {
+    let env = Env::new();
+    env.load_fixture();
+    let mut p = repl(&env, &env.path().join("hist"));
+    p.send_line("help").unwrap();
+    p.exp_string(".timing on|off").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("\\?").unwrap();
+    p.exp_string(".param NAME VALUE").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("exit").unwrap();
+    p.exp_eof().unwrap();
+    let mut p = repl(&env, &env.path().join("hist"));
+    p.send_line("quit").unwrap();
+    p.exp_eof().unwrap();
+}
