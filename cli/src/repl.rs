@@ -302,6 +302,16 @@ impl Validator for ReplHelper {}
 
 impl Helper for ReplHelper {}
 
+/// The width tables are fitted to: `$COLUMNS` when set, else the terminal's
+/// columns (`None` when standard output is not a terminal: fixed widths).
+fn terminal_width(rl: &mut Editor<ReplHelper, FileHistory>) -> Option<usize> {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .or_else(|| rl.dimensions().map(|(w, _)| usize::from(w)).filter(|&w| w > 0))
+}
+
 /// Runs the REPL on the store in `db` until `.quit` or Ctrl-D.
 pub fn run(db: &Path) -> anyhow::Result<()> {
     let mut session = Session::new(db, OutputFormat::Table);
@@ -417,8 +427,10 @@ pub fn run(db: &Path) -> anyhow::Result<()> {
                 Err(e) => report_error(&e),
             }
         } else {
+            session.style.width = terminal_width(&mut rl);
             let format = session.format;
             let mut sink = StreamSink::new(&mut stdout, format);
+            sink.set_style(session.style);
             match session.run_script(&input, "input", &mut sink) {
                 Ok(_) => {}
                 Err(e) if is_cancelled(&e) => note("query cancelled"),
