@@ -201,6 +201,134 @@ fn zone_candidates(before: &str) -> Option<(usize, Vec<Pair>)> {
     Some((start, pairs))
 }
 
+/// The keywords that begin a statement (`EXPLAIN` may come before one).
+const STATEMENT_KEYWORDS: [&str; 9] = [
+    "STATES",
+    "FAILURES",
+    "CLIENTS",
+    "HISTORY",
+    "FLOW",
+    "DURATIONS",
+    "GATE",
+    "SHOW",
+    "EXPLAIN",
+];
+
+/// What may follow `SHOW`.
+const SHOW_KEYWORDS: [&str; 5] = ["COLLECTIONS", "DEPLOYMENTS", "ERRORS", "ERROR", "STATS"];
+
+/// Rough tokens of the current statement before the word being completed:
+/// words, quoted names (quotes kept) and commas; comments skipped.
+fn tokens(head: &str) -> Vec<String> {
+    let head = head.rsplit(';').next().unwrap_or("");
+    let mut out = Vec::new();
+    let mut chars = head.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                let mut t = String::from('"');
+                while let Some(d) = chars.next() {
+                    t.push(d);
+                    match d {
+                        '\\' => t.extend(chars.next()),
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+                out.push(t);
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                for d in chars.by_ref() {
+                    if d == '\n' {
+                        break;
+                    }
+                }
+            }
+            ',' => out.push(",".to_owned()),
+            c if c.is_whitespace() => {}
+            c => {
+                let mut t = String::from(c);
+                while let Some(&d) = chars.peek() {
+                    if d.is_whitespace() || d == ',' || d == '"' {
+                        break;
+                    }
+                    t.push(d);
+                    chars.next();
+                }
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// Where the word being completed stands in its statement.
+#[derive(Debug, PartialEq, Eq)]
+enum Slot {
+    /// The first word (or the one after `EXPLAIN`).
+    Statement,
+    /// After `SHOW`.
+    Show,
+    /// An item of a `FOR` list; holds the deployments already listed.
+    Deployment(Vec<String>),
+    /// Anywhere else.
+    Any,
+}
+
+fn slot(head: &str) -> Slot {
+    let toks = tokens(head);
+    let last = toks.last().map(String::as_str);
+    match last {
+        None => return Slot::Statement,
+        Some(t) if t.eq_ignore_ascii_case("EXPLAIN") => return Slot::Statement,
+        Some(t) if t.eq_ignore_ascii_case("SHOW") => return Slot::Show,
+        _ => {}
+    }
+    // `FOR a, b, ` ending in `FOR` or a comma: walk back over `name ,` pairs.
+    let mut listed = Vec::new();
+    let mut i = toks.len();
+    if toks[i - 1] == "," {
+        loop {
+            // toks[i - 1] is a comma; before it a name.
+            if i < 2 || toks[i - 2] == "," {
+                return Slot::Any;
+            }
+            let name = &toks[i - 2];
+            listed.push(unquote(name));
+            i -= 2;
+            match toks.get(i.wrapping_sub(1)).map(String::as_str) {
+                Some(",") => {}
+                Some(t) if t.eq_ignore_ascii_case("FOR") => return Slot::Deployment(listed),
+                _ => return Slot::Any,
+            }
+        }
+    }
+    if toks[i - 1].eq_ignore_ascii_case("FOR") {
+        return Slot::Deployment(listed);
+    }
+    Slot::Any
+}
+
+/// A name token without its quotes and escapes.
+fn unquote(token: &str) -> String {
+    match token.strip_prefix('"') {
+        None => token.to_owned(),
+        Some(inner) => {
+            let inner = inner.strip_suffix('"').unwrap_or(inner);
+            let mut out = String::new();
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    out.extend(chars.next());
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+    }
+}
+
 impl ReplHelper {
     fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<Pair>) {
         let before = &line[..pos];
@@ -220,53 +348,66 @@ impl ReplHelper {
         }
         let (start, quoted) = word_start(before);
         let word = &before[start..];
+        let slot = slot(&before[..start]);
         let names = self.names.borrow();
-        let all_names = names.collections.iter().chain(names.deployments.iter());
+        let listed_names: Vec<&String> = match &slot {
+            Slot::Deployment(listed) => names.deployments.iter().filter(|d| !listed.contains(d)).collect(),
+            _ => names.collections.iter().chain(names.deployments.iter()).collect(),
+        };
         let mut out: Vec<Pair> = Vec::new();
-        let mut push = |display: &str, replacement: String| {
+        // Shown as they will be inserted: in the case typed.
+        let mut push = |replacement: String| {
             if !out.iter().any(|p| p.replacement == replacement) {
                 out.push(Pair {
-                    display: display.to_owned(),
+                    display: replacement.clone(),
                     replacement,
                 });
             }
         };
         if quoted {
             let prefix = word[1..].to_lowercase();
-            for n in all_names {
+            for n in listed_names {
                 if n.to_lowercase().starts_with(&prefix) {
-                    push(n, quote(n));
+                    push(quote(n));
                 }
             }
-        } else {
-            if word.is_empty() || word.starts_with('$') {
-                return (start, Vec::new());
+            return (start, out);
+        }
+        if word.starts_with('$') || (word.is_empty() && !matches!(slot, Slot::Deployment(_))) {
+            return (start, Vec::new());
+        }
+        let lower = word.to_lowercase();
+        let lowercase_style = !word.is_empty() && word.chars().all(|c| !c.is_ascii_uppercase());
+        let keywords: &[&str] = match slot {
+            Slot::Statement => &STATEMENT_KEYWORDS,
+            Slot::Show => &SHOW_KEYWORDS,
+            Slot::Deployment(_) => &[],
+            Slot::Any => KEYWORDS,
+        };
+        for k in keywords {
+            if k.to_lowercase().starts_with(&lower) {
+                push(if lowercase_style {
+                    k.to_lowercase()
+                } else {
+                    (*k).to_owned()
+                });
             }
-            let lower = word.to_lowercase();
-            let lowercase_style = word.chars().all(|c| !c.is_ascii_uppercase());
-            for k in KEYWORDS {
-                if k.to_lowercase().starts_with(&lower) {
-                    let r = if lowercase_style {
-                        k.to_lowercase()
-                    } else {
-                        (*k).to_owned()
-                    };
-                    push(k, r);
-                }
-            }
+        }
+        if slot == Slot::Any {
             for s in State::ALL {
                 if s.name().to_lowercase().starts_with(&lower) {
-                    push(s.name(), s.name().to_owned());
+                    push(s.name().to_owned());
                 }
             }
-            for n in all_names {
+        }
+        if matches!(slot, Slot::Any | Slot::Deployment(_)) {
+            for n in listed_names {
                 if n.to_lowercase().starts_with(&lower) {
-                    let r = if is_bare_identifier(n) {
+                    push(if is_bare_identifier(n) {
                         n.clone()
                     } else {
                         quote(n)
-                    };
-                    push(n, r);
+                    });
                 }
             }
         }
@@ -488,12 +629,35 @@ mod tests {
 
     #[test]
     fn completes_keywords_in_the_typed_case() {
-        assert_eq!(complete("sta").1, vec!["states", "stale", "state", "stats"]);
+        assert_eq!(complete("sta").1, vec!["states"]);
+        assert_eq!(
+            complete("STATES AT NOW sta").1,
+            vec!["states", "stale", "state", "stats"]
+        );
+        assert_eq!(complete("explain fl").1, vec!["flow"]);
+        assert_eq!(complete("SHOW DEP").1, vec!["DEPLOYMENTS"]);
+        assert_eq!(complete("STATES AT NOW;\nfai").1, vec!["failures"]);
         assert!(complete("STATES IN Pilot A").1.contains(&"AT".to_owned()));
         assert_eq!(
             complete("CLIENTS AT NOW WHERE STATE = Fa").1,
             vec!["FAILURES", "Failed"]
         );
+    }
+
+    #[test]
+    fn completes_deployment_lists() {
+        assert_eq!(complete("STATES FOR ").1, vec!["preproduction", "production"]);
+        assert_eq!(complete("STATES FOR production, ").1, vec!["preproduction"]);
+        assert_eq!(complete("STATES FOR \"production\",").1, vec!["preproduction"]);
+        assert_eq!(
+            complete("STATES FOR a, b,p").1,
+            vec!["preproduction", "production"]
+        );
+        assert_eq!(
+            complete("STATES FOR production, \"pre").1,
+            vec!["\"preproduction\""]
+        );
+        assert!(complete("STATES IN Pilot AT NOW, ").1.is_empty());
     }
 
     #[test]

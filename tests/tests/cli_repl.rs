@@ -259,3 +259,26 @@ fn vertical_records_when_the_table_is_wider_than_70_columns() {
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn completes_lowercase_keywords_and_deployment_lists() {
+    let env = Env::new();
+    env.load_fixture();
+    let mut p = repl(&env, &env.path().join("hist"));
+    p.send_line(".format csv").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    // `sta` starts a statement: only `states` fits, completed in lower case.
+    send(&mut p, "sta");
+    send(&mut p, "\t");
+    p.exp_string("rollcall> states").unwrap();
+    // After `FOR a,` only deployments are offered, the listed one left out.
+    send(&mut p, " for production,");
+    send(&mut p, "\t");
+    p.exp_string("preproduction").unwrap();
+    send(&mut p, " in \"Pilot Ring\" at 2026-10-04;\r");
+    p.exp_string("preproduction,2026-10-04T00:00:00Z,0,0,0,0,1,0,1")
+        .unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
