@@ -24,10 +24,10 @@ use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::history::FileHistory;
-use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Context, Editor, Helper};
 
-use crate::session::{DotOutcome, Ending, Session, StreamSink, ending, is_cancelled};
+use crate::session::{DOT_HELP, DotOutcome, Ending, Session, StreamSink, ending, is_cancelled};
 use crate::{note, report_error};
 
 /// Environment variable naming the history file (tests use it).
@@ -81,10 +81,36 @@ const DOT_COMMANDS: [&str; 9] = [
     ".exit",
 ];
 
-/// The rustyline helper: completion and the `;` validator.
+/// The first prompt of an input.
+pub const PROMPT: &str = "rollcall> ";
+
+/// The prompt of the following lines of an unfinished statement (psql's
+/// `->`), as wide as [`PROMPT`] so the lines align.
+pub const CONTINUATION_PROMPT: &str = "       -> ";
+
+/// The rustyline helper: completion (over the whole statement typed so far).
 #[derive(Debug)]
 struct ReplHelper {
     names: Rc<RefCell<Names>>,
+    /// The earlier lines of an unfinished statement.
+    pending: Rc<RefCell<String>>,
+}
+
+/// What a bare word typed at an empty prompt means (psql and sqlite habits):
+/// `help`, `\?`, `\h`, `?` show the help; `exit`, `quit`, `\q` leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShellWord {
+    Help,
+    Quit,
+}
+
+fn shell_word(line: &str) -> Option<ShellWord> {
+    let word = line.trim().trim_end_matches(';').trim_end();
+    match word.to_ascii_lowercase().as_str() {
+        "help" | "\\?" | "\\h" | "?" => Some(ShellWord::Help),
+        "exit" | "quit" | "\\q" => Some(ShellWord::Quit),
+        _ => None,
+    }
 }
 
 fn is_bare_identifier(name: &str) -> bool {
@@ -175,6 +201,134 @@ fn zone_candidates(before: &str) -> Option<(usize, Vec<Pair>)> {
     Some((start, pairs))
 }
 
+/// The keywords that begin a statement (`EXPLAIN` may come before one).
+const STATEMENT_KEYWORDS: [&str; 9] = [
+    "STATES",
+    "FAILURES",
+    "CLIENTS",
+    "HISTORY",
+    "FLOW",
+    "DURATIONS",
+    "GATE",
+    "SHOW",
+    "EXPLAIN",
+];
+
+/// What may follow `SHOW`.
+const SHOW_KEYWORDS: [&str; 5] = ["COLLECTIONS", "DEPLOYMENTS", "ERRORS", "ERROR", "STATS"];
+
+/// Rough tokens of the current statement before the word being completed:
+/// words, quoted names (quotes kept) and commas; comments skipped.
+fn tokens(head: &str) -> Vec<String> {
+    let head = head.rsplit(';').next().unwrap_or("");
+    let mut out = Vec::new();
+    let mut chars = head.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                let mut t = String::from('"');
+                while let Some(d) = chars.next() {
+                    t.push(d);
+                    match d {
+                        '\\' => t.extend(chars.next()),
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+                out.push(t);
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                for d in chars.by_ref() {
+                    if d == '\n' {
+                        break;
+                    }
+                }
+            }
+            ',' => out.push(",".to_owned()),
+            c if c.is_whitespace() => {}
+            c => {
+                let mut t = String::from(c);
+                while let Some(&d) = chars.peek() {
+                    if d.is_whitespace() || d == ',' || d == '"' {
+                        break;
+                    }
+                    t.push(d);
+                    chars.next();
+                }
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// Where the word being completed stands in its statement.
+#[derive(Debug, PartialEq, Eq)]
+enum Slot {
+    /// The first word (or the one after `EXPLAIN`).
+    Statement,
+    /// After `SHOW`.
+    Show,
+    /// An item of a `FOR` list; holds the deployments already listed.
+    Deployment(Vec<String>),
+    /// Anywhere else.
+    Any,
+}
+
+fn slot(head: &str) -> Slot {
+    let toks = tokens(head);
+    let last = toks.last().map(String::as_str);
+    match last {
+        None => return Slot::Statement,
+        Some(t) if t.eq_ignore_ascii_case("EXPLAIN") => return Slot::Statement,
+        Some(t) if t.eq_ignore_ascii_case("SHOW") => return Slot::Show,
+        _ => {}
+    }
+    // `FOR a, b, ` ending in `FOR` or a comma: walk back over `name ,` pairs.
+    let mut listed = Vec::new();
+    let mut i = toks.len();
+    if toks[i - 1] == "," {
+        loop {
+            // toks[i - 1] is a comma; before it a name.
+            if i < 2 || toks[i - 2] == "," {
+                return Slot::Any;
+            }
+            let name = &toks[i - 2];
+            listed.push(unquote(name));
+            i -= 2;
+            match toks.get(i.wrapping_sub(1)).map(String::as_str) {
+                Some(",") => {}
+                Some(t) if t.eq_ignore_ascii_case("FOR") => return Slot::Deployment(listed),
+                _ => return Slot::Any,
+            }
+        }
+    }
+    if toks[i - 1].eq_ignore_ascii_case("FOR") {
+        return Slot::Deployment(listed);
+    }
+    Slot::Any
+}
+
+/// A name token without its quotes and escapes.
+fn unquote(token: &str) -> String {
+    match token.strip_prefix('"') {
+        None => token.to_owned(),
+        Some(inner) => {
+            let inner = inner.strip_suffix('"').unwrap_or(inner);
+            let mut out = String::new();
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    out.extend(chars.next());
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+    }
+}
+
 impl ReplHelper {
     fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<Pair>) {
         let before = &line[..pos];
@@ -194,53 +348,66 @@ impl ReplHelper {
         }
         let (start, quoted) = word_start(before);
         let word = &before[start..];
+        let slot = slot(&before[..start]);
         let names = self.names.borrow();
-        let all_names = names.collections.iter().chain(names.deployments.iter());
+        let listed_names: Vec<&String> = match &slot {
+            Slot::Deployment(listed) => names.deployments.iter().filter(|d| !listed.contains(d)).collect(),
+            _ => names.collections.iter().chain(names.deployments.iter()).collect(),
+        };
         let mut out: Vec<Pair> = Vec::new();
-        let mut push = |display: &str, replacement: String| {
+        // Shown as they will be inserted: in the case typed.
+        let mut push = |replacement: String| {
             if !out.iter().any(|p| p.replacement == replacement) {
                 out.push(Pair {
-                    display: display.to_owned(),
+                    display: replacement.clone(),
                     replacement,
                 });
             }
         };
         if quoted {
             let prefix = word[1..].to_lowercase();
-            for n in all_names {
+            for n in listed_names {
                 if n.to_lowercase().starts_with(&prefix) {
-                    push(n, quote(n));
+                    push(quote(n));
                 }
             }
-        } else {
-            if word.is_empty() || word.starts_with('$') {
-                return (start, Vec::new());
+            return (start, out);
+        }
+        if word.starts_with('$') || (word.is_empty() && !matches!(slot, Slot::Deployment(_))) {
+            return (start, Vec::new());
+        }
+        let lower = word.to_lowercase();
+        let lowercase_style = !word.is_empty() && word.chars().all(|c| !c.is_ascii_uppercase());
+        let keywords: &[&str] = match slot {
+            Slot::Statement => &STATEMENT_KEYWORDS,
+            Slot::Show => &SHOW_KEYWORDS,
+            Slot::Deployment(_) => &[],
+            Slot::Any => KEYWORDS,
+        };
+        for k in keywords {
+            if k.to_lowercase().starts_with(&lower) {
+                push(if lowercase_style {
+                    k.to_lowercase()
+                } else {
+                    (*k).to_owned()
+                });
             }
-            let lower = word.to_lowercase();
-            let lowercase_style = word.chars().all(|c| !c.is_ascii_uppercase());
-            for k in KEYWORDS {
-                if k.to_lowercase().starts_with(&lower) {
-                    let r = if lowercase_style {
-                        k.to_lowercase()
-                    } else {
-                        (*k).to_owned()
-                    };
-                    push(k, r);
-                }
-            }
+        }
+        if slot == Slot::Any {
             for s in State::ALL {
                 if s.name().to_lowercase().starts_with(&lower) {
-                    push(s.name(), s.name().to_owned());
+                    push(s.name().to_owned());
                 }
             }
-            for n in all_names {
+        }
+        if matches!(slot, Slot::Any | Slot::Deployment(_)) {
+            for n in listed_names {
                 if n.to_lowercase().starts_with(&lower) {
-                    let r = if is_bare_identifier(n) {
+                    push(if is_bare_identifier(n) {
                         n.clone()
                     } else {
                         quote(n)
-                    };
-                    push(n, r);
+                    });
                 }
             }
         }
@@ -252,7 +419,15 @@ impl Completer for ReplHelper {
     type Candidate = Pair;
 
     fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
-        Ok(self.candidates(line, pos))
+        // Complete against the whole statement so far, so that a clause
+        // begun on an earlier line (`TIME ZONE`, `FOR a,`) still counts.
+        let pending = self.pending.borrow();
+        if pending.is_empty() {
+            return Ok(self.candidates(line, pos));
+        }
+        let whole = format!("{pending}{}", &line[..pos]);
+        let (start, pairs) = self.candidates(&whole, whole.len());
+        Ok((start.saturating_sub(pending.len()).min(pos), pairs))
     }
 }
 
@@ -262,18 +437,21 @@ impl Hinter for ReplHelper {
 
 impl Highlighter for ReplHelper {}
 
-impl Validator for ReplHelper {
-    fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
-        let input = ctx.input();
-        if input.trim_start().starts_with('.') || ending(input) != Ending::Open {
-            Ok(ValidationResult::Valid(None))
-        } else {
-            Ok(ValidationResult::Incomplete)
-        }
-    }
-}
+/// Every line is accepted as typed: the loop in [`run`] collects the lines
+/// of a statement until its `;`, showing [`CONTINUATION_PROMPT`] meanwhile.
+impl Validator for ReplHelper {}
 
 impl Helper for ReplHelper {}
+
+/// The width tables are fitted to: `$COLUMNS` when set, else the terminal's
+/// columns (`None` when standard output is not a terminal: fixed widths).
+fn terminal_width(rl: &mut Editor<ReplHelper, FileHistory>) -> Option<usize> {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .or_else(|| rl.dimensions().map(|(w, _)| usize::from(w)).filter(|&w| w > 0))
+}
 
 /// Runs the REPL on the store in `db` until `.quit` or Ctrl-D.
 pub fn run(db: &Path) -> anyhow::Result<()> {
@@ -293,7 +471,11 @@ pub fn run(db: &Path) -> anyhow::Result<()> {
         .build();
     let mut rl: Editor<ReplHelper, FileHistory> =
         Editor::with_config(config).context("start the line editor")?;
-    rl.set_helper(Some(ReplHelper { names: names.clone() }));
+    let pending = Rc::new(RefCell::new(String::new()));
+    rl.set_helper(Some(ReplHelper {
+        names: names.clone(),
+        pending: pending.clone(),
+    }));
     let history = history_path();
     if let Some(path) = &history {
         if let Some(parent) = path.parent() {
@@ -318,45 +500,88 @@ pub fn run(db: &Path) -> anyhow::Result<()> {
     let mut history_warned = false;
     loop {
         session.reset_cancel();
-        match rl.readline("rollcall> ") {
-            Ok(input) => {
-                if input.trim().is_empty() {
-                    continue;
-                }
-                let _ = rl.add_history_entry(input.as_str());
-                if let Some(path) = &history
-                    && let Err(e) = rl.append_history(path)
-                    && !history_warned
-                {
-                    history_warned = true;
-                    note(&format!("warning: cannot write history {}: {e}", path.display()));
-                }
-                let mut stdout = io::stdout().lock();
-                if input.trim_start().starts_with('.') {
-                    match session.dot_command(&input, &mut stdout) {
-                        Ok(DotOutcome::Quit) => break,
-                        Ok(DotOutcome::Continue) => {}
-                        Err(e) => report_error(&e),
-                    }
-                } else {
-                    let format = session.format;
-                    let mut sink = StreamSink::new(&mut stdout, format);
-                    match session.run_script(&input, "input", &mut sink) {
-                        Ok(_) => {}
-                        Err(e) if is_cancelled(&e) => note("query cancelled"),
-                        Err(e) if crate::is_broken_pipe(&e) => {}
-                        Err(e) => report_error(&e),
-                    }
-                }
-                let _ = stdout.flush();
-                if let Some(snap) = session.last_snapshot() {
-                    *names.borrow_mut() = Names::of(snap);
-                }
-            }
+        let prompt = if pending.borrow().is_empty() {
+            PROMPT
+        } else {
+            CONTINUATION_PROMPT
+        };
+        let line = match rl.readline(prompt) {
+            Ok(line) => line,
             // Ctrl-C at the prompt: the input is abandoned; say so, as shells do.
-            Err(ReadlineError::Interrupted) => note("^C"),
+            Err(ReadlineError::Interrupted) => {
+                pending.borrow_mut().clear();
+                note("^C");
+                continue;
+            }
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(e).context("read input"),
+        };
+        let input = {
+            let mut buf = pending.borrow_mut();
+            if buf.is_empty() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match shell_word(&line) {
+                    Some(ShellWord::Quit) => break,
+                    Some(ShellWord::Help) => {
+                        let mut stdout = io::stdout().lock();
+                        let _ = stdout.write_all(DOT_HELP.as_bytes());
+                        let _ = stdout.flush();
+                        continue;
+                    }
+                    None => {}
+                }
+            } else if shell_word(&line).is_some() {
+                note(&format!(
+                    "the statement above is not finished: end it with `;`, or press Ctrl-C to abandon it; then `{}`",
+                    line.trim()
+                ));
+                continue;
+            }
+            if buf.is_empty() && line.trim_start().starts_with('.') {
+                line
+            } else {
+                buf.push_str(&line);
+                buf.push('\n');
+                if ending(&buf) == Ending::Open {
+                    continue;
+                }
+                let mut input = std::mem::take(&mut *buf);
+                input.truncate(input.trim_end().len());
+                input
+            }
+        };
+        let _ = rl.add_history_entry(input.as_str());
+        if let Some(path) = &history
+            && let Err(e) = rl.append_history(path)
+            && !history_warned
+        {
+            history_warned = true;
+            note(&format!("warning: cannot write history {}: {e}", path.display()));
+        }
+        let mut stdout = io::stdout().lock();
+        if input.trim_start().starts_with('.') {
+            match session.dot_command(&input, &mut stdout) {
+                Ok(DotOutcome::Quit) => break,
+                Ok(DotOutcome::Continue) => {}
+                Err(e) => report_error(&e),
+            }
+        } else {
+            session.style.width = terminal_width(&mut rl);
+            let format = session.format;
+            let mut sink = StreamSink::new(&mut stdout, format);
+            sink.set_style(session.style);
+            match session.run_script(&input, "input", &mut sink) {
+                Ok(_) => {}
+                Err(e) if is_cancelled(&e) => note("query cancelled"),
+                Err(e) if crate::is_broken_pipe(&e) => {}
+                Err(e) => report_error(&e),
+            }
+        }
+        let _ = stdout.flush();
+        if let Some(snap) = session.last_snapshot() {
+            *names.borrow_mut() = Names::of(snap);
         }
     }
     Ok(())
@@ -372,6 +597,7 @@ mod tests {
                 collections: vec!["All Desktops".into(), "Pilot".into(), "all-laptops".into()],
                 deployments: vec!["preproduction".into(), "production".into()],
             })),
+            pending: Rc::new(RefCell::new(String::new())),
         }
     }
 
@@ -403,7 +629,14 @@ mod tests {
 
     #[test]
     fn completes_keywords_in_the_typed_case() {
-        assert_eq!(complete("sta").1, vec!["states", "stale", "state", "stats"]);
+        assert_eq!(complete("sta").1, vec!["states"]);
+        assert_eq!(
+            complete("STATES AT NOW sta").1,
+            vec!["states", "stale", "state", "stats"]
+        );
+        assert_eq!(complete("explain fl").1, vec!["flow"]);
+        assert_eq!(complete("SHOW DEP").1, vec!["DEPLOYMENTS"]);
+        assert_eq!(complete("STATES AT NOW;\nfai").1, vec!["failures"]);
         assert!(complete("STATES IN Pilot A").1.contains(&"AT".to_owned()));
         assert_eq!(
             complete("CLIENTS AT NOW WHERE STATE = Fa").1,
@@ -412,9 +645,35 @@ mod tests {
     }
 
     #[test]
+    fn completes_deployment_lists() {
+        assert_eq!(complete("STATES FOR ").1, vec!["preproduction", "production"]);
+        assert_eq!(complete("STATES FOR production, ").1, vec!["preproduction"]);
+        assert_eq!(complete("STATES FOR \"production\",").1, vec!["preproduction"]);
+        assert_eq!(
+            complete("STATES FOR a, b,p").1,
+            vec!["preproduction", "production"]
+        );
+        assert_eq!(
+            complete("STATES FOR production, \"pre").1,
+            vec!["\"preproduction\""]
+        );
+        assert!(complete("STATES IN Pilot AT NOW, ").1.is_empty());
+    }
+
+    #[test]
     fn completes_deployments_and_dot_commands() {
         assert_eq!(complete("STATES FOR prep").1, vec!["preproduction"]);
         assert_eq!(complete(".fo").1, vec![".format"]);
+    }
+
+    #[test]
+    fn bare_words_at_an_empty_prompt() {
+        assert_eq!(shell_word("help"), Some(ShellWord::Help));
+        assert_eq!(shell_word(" \\? "), Some(ShellWord::Help));
+        assert_eq!(shell_word("EXIT;"), Some(ShellWord::Quit));
+        assert_eq!(shell_word("quit"), Some(ShellWord::Quit));
+        assert_eq!(shell_word("\\q"), Some(ShellWord::Quit));
+        assert_eq!(shell_word("STATES AT NOW;"), None);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use rollcall_engine::{Snapshot, Store, Timestamp};
-use rollcall_query::{ErrorKind, ExecOptions, OutputFormat, Params, QueryError, Table};
+use rollcall_query::{ErrorKind, ExecOptions, Layout, OutputFormat, Params, QueryError, Table, TableStyle};
 
 use crate::{Rendered, UsageError};
 
@@ -47,6 +47,7 @@ pub trait Sink {
 pub struct StreamSink<W: Write> {
     out: W,
     format: OutputFormat,
+    style: TableStyle,
     written: usize,
 }
 
@@ -56,6 +57,7 @@ impl<W: Write> StreamSink<W> {
         StreamSink {
             out,
             format,
+            style: TableStyle::default(),
             written: 0,
         }
     }
@@ -74,6 +76,11 @@ impl<W: Write> StreamSink<W> {
     pub fn set_format(&mut self, format: OutputFormat) {
         self.format = format;
     }
+
+    /// Changes the layout and width of the next tables in the table format.
+    pub fn set_style(&mut self, style: TableStyle) {
+        self.style = style;
+    }
 }
 
 impl<W: Write> Sink for StreamSink<W> {
@@ -87,7 +94,7 @@ impl<W: Write> Sink for StreamSink<W> {
         if self.written > 0 {
             self.out.write_all(b"\n")?;
         }
-        rollcall_query::render(table, self.format, &mut self.out)?;
+        rollcall_query::render_styled(table, self.format, self.style, &mut self.out)?;
         self.out.flush()?;
         self.written += 1;
         Ok(())
@@ -188,6 +195,9 @@ pub struct Session {
     db: PathBuf,
     /// Result format.
     pub format: OutputFormat,
+    /// Layout and width of the table format (`.mode`; the REPL sets the
+    /// width to the terminal's before each statement).
+    pub style: TableStyle,
     /// Print the time each statement took (to standard error).
     pub timing: bool,
     /// `$name` values.
@@ -209,6 +219,7 @@ impl Session {
         Session {
             db: db.to_path_buf(),
             format,
+            style: TableStyle::default(),
             timing: false,
             params: Params::new(),
             now: None,
@@ -352,6 +363,35 @@ impl Session {
             .collect()
     }
 
+    /// `.format F` / `.mode M`: a format (`csv`...) or a layout of the table
+    /// format (`vertical`, `auto`; `.mode table` keeps columns side by side
+    /// whatever the width, `.format table` chooses by the width).
+    fn set_mode(&mut self, cmd: &str, rest: &str, out: &mut dyn Write) -> anyhow::Result<()> {
+        if rest.is_empty() {
+            match self.format {
+                OutputFormat::Table => writeln!(out, "table (layout {})", self.style.layout.as_str())?,
+                f => writeln!(out, "{f}")?,
+            }
+            return Ok(());
+        }
+        let layout = match rest.parse::<Layout>() {
+            Ok(Layout::Table) if cmd == ".format" => Some(Layout::Auto),
+            Ok(l) => Some(l),
+            Err(_) => None,
+        };
+        if let Some(layout) = layout {
+            self.format = OutputFormat::Table;
+            self.style.layout = layout;
+            return Ok(());
+        }
+        self.format = rest.parse().map_err(|e| {
+            UsageError(format!(
+                "{e}, or a table layout: vertical (a record per block), auto"
+            ))
+        })?;
+        Ok(())
+    }
+
     /// Runs a dot-command (`.help`, `.format csv`...). Errors are usage
     /// errors for the caller to print; they never end a REPL.
     pub fn dot_command(&mut self, line: &str, out: &mut dyn Write) -> anyhow::Result<DotOutcome> {
@@ -365,13 +405,7 @@ impl Session {
                 out.write_all(DOT_HELP.as_bytes())?;
             }
             ".quit" | ".exit" => return Ok(DotOutcome::Quit),
-            ".format" => {
-                if rest.is_empty() {
-                    writeln!(out, "{}", self.format)?;
-                } else {
-                    self.format = rest.parse().map_err(|e| UsageError(format!("{e}")))?;
-                }
-            }
+            ".format" | ".mode" => self.set_mode(cmd, rest, out)?,
             ".timing" => match rest {
                 "on" => self.timing = true,
                 "off" => self.timing = false,
@@ -400,6 +434,7 @@ impl Session {
                 }
                 let source = std::fs::read_to_string(rest).with_context(|| format!("read {rest}"))?;
                 let mut sink = StreamSink::new(&mut *out, self.format);
+                sink.set_style(self.style);
                 self.run_script(&source, rest, &mut sink)?;
             }
             ".param" => {
@@ -459,17 +494,20 @@ pub fn is_cancelled(e: &anyhow::Error) -> bool {
 
 /// The dot-commands, as `.help` prints them.
 pub const DOT_HELP: &str = "\
-Statements end with `;` and may span lines. Ctrl-C abandons the input or
-cancels the running statement; Ctrl-D leaves.
+Statements end with `;` and may span lines (the prompt shows `->` until the
+`;`). Ctrl-C abandons the input or cancels the running statement; Ctrl-D
+leaves.
 
-.help                 this text
+.help                 this text (also help or \\? at an empty prompt)
 .format F             result format: table, csv, json, ndjson (no F: show it)
+.mode M               table layout: auto (vertical records when the table is
+                      wider than the terminal), table, vertical; or a format
 .timing on|off        print how long each statement took
 .output FILE|stdout   send results to FILE (truncated) or back to the screen
 .read FILE.rql        run the statements in FILE
 .param NAME VALUE     bind $NAME (.param NAME unbinds it, .param lists them)
 .collections          list the collections in the store
-.quit                 leave (also .exit, Ctrl-D)
+.quit                 leave (also .exit, exit, quit, \\q, Ctrl-D)
 ";
 
 /// How far an input has come.
@@ -562,12 +600,14 @@ pub fn run_lines(
         buf.push_str(&line);
         if ending(&buf) == Ending::Complete {
             sink.set_format(session.format);
+            sink.set_style(session.style);
             session.run_script(&buf, origin, &mut sink)?;
             buf.clear();
         }
     }
     if ending(&buf) != Ending::Blank {
         sink.set_format(session.format);
+        sink.set_style(session.style);
         session.run_script(&buf, origin, &mut sink)?;
     }
     Ok(())

@@ -29,7 +29,7 @@ pub mod zone;
 pub use error::{ErrorKind, NameKind, QueryError};
 pub use exec::{ExecOptions, Params, check_params, execute};
 pub use plan::MAX_POINTS;
-pub use render::{OutputFormat, UnknownFormat, render};
+pub use render::{Layout, OutputFormat, TableStyle, UnknownFormat, render, render_styled};
 pub use result::{Chart, Table, Value};
 pub use syntax::{KEYWORDS, Script, ScriptStatement, Statement};
 

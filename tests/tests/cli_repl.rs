@@ -18,8 +18,19 @@ fn send(p: &mut PtySession, text: &str) {
     p.flush().expect("flush the pty");
 }
 
+/// `text` as rexpect sees it: it reads the pty byte by byte as Latin-1, so
+/// non-ASCII output (box drawing, bars) is matched through its UTF-8 bytes.
+fn pty_text(text: &str) -> String {
+    text.bytes().map(char::from).collect()
+}
+
 fn repl(env: &Env, history: &Path) -> PtySession {
+    repl_with(env, history, &[])
+}
+
+fn repl_with(env: &Env, history: &Path, vars: &[(&str, &str)]) -> PtySession {
     let mut cmd = Command::new(common::bin());
+    cmd.envs(vars.iter().copied());
     cmd.current_dir(env.path())
         .env_remove("ROLLCALL_DB")
         .env("ROLLCALL_HISTORY", history)
@@ -165,5 +176,109 @@ fn sees_data_ingested_by_another_process_meanwhile() {
     p.exp_string("PC-4,Compliant,2026-10-03T00:00:00Z").unwrap();
     p.exp_string(PROMPT).unwrap();
     p.send_line(".quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn continuation_prompt_until_the_semicolon() {
+    let env = Env::new();
+    env.load_fixture();
+    let mut p = repl(&env, &env.path().join("hist"));
+    p.send_line(".format csv").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("STATES IN \"Pilot Ring\"").unwrap();
+    p.exp_string("       -> ").unwrap();
+    p.send_line("").unwrap();
+    p.exp_string("       -> ").unwrap();
+    p.send_line("AT 2026-10-04;").unwrap();
+    p.exp_string("2026-10-04T00:00:00Z,1,0,0,0,0,0,1").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    // `exit` inside an unfinished statement does not leave; it says how.
+    p.send_line("STATES").unwrap();
+    p.exp_string("       -> ").unwrap();
+    p.send_line("exit").unwrap();
+    p.exp_string("is not finished").unwrap();
+    p.exp_string("       -> ").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn help_and_exit_typed_without_a_semicolon() {
+    let env = Env::new();
+    env.load_fixture();
+    let mut p = repl(&env, &env.path().join("hist"));
+    p.send_line("help").unwrap();
+    p.exp_string(".timing on|off").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("\\?").unwrap();
+    p.exp_string(".param NAME VALUE").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("exit").unwrap();
+    p.exp_eof().unwrap();
+    let mut p = repl(&env, &env.path().join("hist"));
+    p.send_line("quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn vertical_records_when_the_table_is_wider_than_70_columns() {
+    let env = Env::new();
+    env.load_fixture();
+    let mut p = repl_with(&env, &env.path().join("hist"), &[("COLUMNS", "70")]);
+    p.send_line("STATES IN \"All Desktops\" AT 2026-10-04;").unwrap();
+    p.exp_string(&pty_text("─[ row 1 ]─")).unwrap();
+    p.exp_string(&pty_text("NonCompliant │ 0")).unwrap();
+    p.exp_string(&pty_text("Failed       │ 1")).unwrap();
+    // The per-state bars fit the 70 columns too: 31 cells of text, 39 of bar.
+    p.exp_string(&pty_text(&format!(
+        "Compliant           2   66.7% {}\r\n",
+        "█".repeat(26)
+    )))
+    .unwrap();
+    p.exp_string("(1 row)").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    // `.mode table` keeps the columns side by side; `.format vertical` always stacks.
+    p.send_line(".mode table").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("STATES IN \"All Desktops\" AT 2026-10-04;").unwrap();
+    p.exp_string(" NotStarted ").unwrap();
+    p.exp_string("2026-10-04T00:00:00Z ").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line(".format vertical").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("CLIENTS IN \"Pilot Ring\" AT 2026-10-04;").unwrap();
+    p.exp_string(&pty_text("─[ row 1 ]─")).unwrap();
+    p.exp_string(&pty_text("client │ PC-4")).unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line(".mode").unwrap();
+    p.exp_string("table (layout vertical)").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn completes_lowercase_keywords_and_deployment_lists() {
+    let env = Env::new();
+    env.load_fixture();
+    let mut p = repl(&env, &env.path().join("hist"));
+    p.send_line(".format csv").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    // `sta` starts a statement: only `states` fits, completed in lower case.
+    send(&mut p, "sta");
+    send(&mut p, "\t");
+    p.exp_string("rollcall> states").unwrap();
+    // After `FOR a,` only deployments are offered, the listed one left out.
+    send(&mut p, " for production,");
+    send(&mut p, "\t");
+    p.exp_string("preproduction").unwrap();
+    send(&mut p, " in \"Pilot Ring\" at 2026-10-04;\r");
+    p.exp_string("preproduction,2026-10-04T00:00:00Z,0,0,0,0,1,0,1")
+        .unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }

@@ -12,6 +12,7 @@ mod bars;
 mod csv;
 mod json;
 mod table;
+mod vertical;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -75,6 +76,69 @@ impl FromStr for OutputFormat {
     }
 }
 
+/// How the `table` format lays records out (the other formats ignore it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// Columns side by side, unless a width is given and the table would
+    /// not fit in it: then [`Layout::Vertical`] (psql's `\x auto`).
+    #[default]
+    Auto,
+    /// Always columns side by side.
+    Table,
+    /// One record after another, a `column │ value` line per field (psql
+    /// `\x`, duckdb `.mode line`).
+    Vertical,
+}
+
+impl Layout {
+    /// `auto`, `table` or `vertical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Auto => "auto",
+            Layout::Table => "table",
+            Layout::Vertical => "vertical",
+        }
+    }
+}
+
+impl FromStr for Layout {
+    type Err = String;
+
+    /// Case-insensitive `auto`, `table` or `vertical`.
+    fn from_str(s: &str) -> Result<Layout, String> {
+        [Layout::Auto, Layout::Table, Layout::Vertical]
+            .into_iter()
+            .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown layout {s:?}; use auto, table or vertical"))
+    }
+}
+
+/// The caller's say in the `table` format: the layout and the width to fit
+/// (a terminal's columns). Rendering stays deterministic: the renderer never
+/// probes a terminal; with no width, bars have their fixed widths and `Auto`
+/// means side by side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TableStyle {
+    /// Side by side, vertical, or chosen by the width.
+    pub layout: Layout,
+    /// Columns available; `None` for a fixed, terminal-independent output.
+    pub width: Option<usize>,
+}
+
+/// Writes `table` to `out` in `format`, the `table` format laid out and
+/// fitted as `style` says ([`render`] is this with the default style).
+pub fn render_styled(
+    table: &Table,
+    format: OutputFormat,
+    style: TableStyle,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    match format {
+        OutputFormat::Table => table::write(table, style, out),
+        other => render(table, other, out),
+    }
+}
+
 /// Writes `table` to `out` in `format`.
 ///
 /// ```
@@ -103,7 +167,7 @@ impl FromStr for OutputFormat {
 /// ```
 pub fn render(table: &Table, format: OutputFormat, out: &mut dyn Write) -> io::Result<()> {
     match format {
-        OutputFormat::Table => table::write(table, out),
+        OutputFormat::Table => table::write(table, TableStyle::default(), out),
         OutputFormat::Csv => csv::write(table, out),
         OutputFormat::Json => json::write_array(table, out),
         OutputFormat::Ndjson => json::write_lines(table, out),
