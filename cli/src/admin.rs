@@ -50,17 +50,43 @@ pub fn ingest(db: &Path, kind: RowKind, a: &IngestFiles) -> anyhow::Result<()> {
         }
     }
     let mut store = open_writer(db)?;
-    for f in &a.files {
-        let summary = ingest::ingest_file(&mut store, kind, f, &opts)?;
-        note(&summary.to_string());
-        if let Some(path) = &summary.reject_file {
-            note(&format!(
-                "{}: {} rejected rows written to {}",
-                summary.source,
-                summary.rejected,
-                path.display()
-            ));
+    let ingested = (|| -> anyhow::Result<()> {
+        for f in &a.files {
+            let summary = ingest::ingest_file(&mut store, kind, f, &opts)?;
+            note(&summary.to_string());
+            if let Some(path) = &summary.reject_file {
+                note(&format!(
+                    "{}: {} rejected rows written to {}",
+                    summary.source,
+                    summary.rejected,
+                    path.display()
+                ));
+            }
         }
+        Ok(())
+    })();
+    // What was committed (all of it, or what came before a bad row) is
+    // left query-ready: no log for a reader to replay, a delta folded
+    // once it is large (SPEC 7.8).
+    let maintained = finish_maintenance(&mut store);
+    ingested?;
+    maintained
+}
+
+/// The end-of-command maintenance of a writer: flushes the log tail and
+/// compacts when the delta is due ([`Store::maintain`]).
+fn finish_maintenance(store: &mut Store) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let report = store
+        .maintain(true)
+        .context("maintain the store (what was committed is stored)")?;
+    if let Some(c) = &report.compacted {
+        note(&format!(
+            "maintenance: folded {} runs into the base ({} rows) in {:.2} s",
+            c.runs_in,
+            c.rows,
+            started.elapsed().as_secs_f64()
+        ));
     }
     Ok(())
 }
@@ -74,9 +100,10 @@ pub fn ingest_snapshot(db: &Path, a: &SnapshotArgs) -> anyhow::Result<()> {
         ))
     })?;
     let mut store = open_writer(db)?;
-    let summary = ingest::ingest_snapshot(&mut store, &a.collection, at, &a.file, a.input_format)?;
-    note(&summary.to_string());
-    Ok(())
+    let ingested = ingest::ingest_snapshot(&mut store, &a.collection, at, &a.file, a.input_format);
+    let maintained = finish_maintenance(&mut store);
+    note(&ingested?.to_string());
+    maintained
 }
 
 /// `rollcall check`: verifies every checksum; damage is an error (exit 1).

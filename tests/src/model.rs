@@ -58,8 +58,11 @@ pub struct Model {
 impl Model {
     /// [`Model::append`] with a commit time (SPEC 7.5).
     pub fn append_at(&mut self, batch: &ModelBatch, at: Option<i64>) -> u64 {
+        let before = self.commits.len();
         let dups = self.append(batch);
-        if let Some(last) = self.commits.last_mut() {
+        if self.commits.len() > before
+            && let Some(last) = self.commits.last_mut()
+        {
             last.2 = at;
         }
         dups
@@ -110,8 +113,12 @@ impl Model {
                 self.memberships.push(m.clone());
             }
         }
-        self.commits
-            .push((self.transitions.len(), self.memberships.len(), None));
+        // A batch that stores nothing (empty, or all duplicates) commits
+        // nothing, so it records no commit time either.
+        let counts = (self.transitions.len(), self.memberships.len());
+        if self.commits.last().map_or((0, 0), |c| (c.0, c.1)) != counts {
+            self.commits.push((counts.0, counts.1, None));
+        }
         duplicates
     }
 

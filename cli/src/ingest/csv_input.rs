@@ -26,6 +26,8 @@ pub(super) struct CsvSource {
     read: u64,
     line: u64,
     file: String,
+    /// The last `fill` stopped because standard input paused.
+    paused: bool,
 }
 
 impl CsvSource {
@@ -108,6 +110,7 @@ impl CsvSource {
             read: 0,
             line,
             file: file.to_owned(),
+            paused: false,
         })
     }
 
@@ -159,6 +162,13 @@ impl RowSource for CsvSource {
             return Ok(true);
         }
         while batch.len() < max {
+            // Every byte read has been parsed (a CR's LF may be left) and
+            // the input has paused: hand back what there is.
+            let unparsed = self.rdr.get_ref().bytes - self.rdr.position().byte();
+            if !batch.is_empty() && unparsed <= 1 && self.rdr.get_ref().paused() {
+                self.paused = true;
+                return Ok(false);
+            }
             move_fence(&mut self.rdr);
             let more = self
                 .rdr
@@ -226,5 +236,9 @@ impl RowSource for CsvSource {
 
     fn bytes_read(&self) -> u64 {
         self.rdr.get_ref().bytes
+    }
+
+    fn take_paused(&mut self) -> bool {
+        std::mem::take(&mut self.paused)
     }
 }

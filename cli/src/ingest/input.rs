@@ -11,6 +11,9 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -33,11 +36,13 @@ impl fmt::Display for RecordTooLong {
 impl std::error::Error for RecordTooLong {}
 
 /// Counts bytes read, for the progress bar; refuses to read past `fence`
-/// (moved forward by the CSV reader after each record).
+/// (moved forward by the CSV reader after each record). Standard input
+/// also carries a [`PauseProbe`].
 pub(super) struct Counting<R> {
     inner: R,
     pub(super) bytes: u64,
     pub(super) fence: u64,
+    pub(super) pause: Option<PauseProbe>,
 }
 
 impl<R> Counting<R> {
@@ -46,8 +51,138 @@ impl<R> Counting<R> {
             inner,
             bytes: 0,
             fence: u64::MAX,
+            pause: None,
         }
     }
+
+    /// Whether the input has paused: nothing arrived for [`PAUSE`] past
+    /// what was read (never for a file).
+    pub(super) fn paused(&self) -> bool {
+        self.pause.as_ref().is_some_and(|p| p.paused(PAUSE))
+    }
+}
+
+/// How long standard input must stay quiet before the rows read so far
+/// are committed (a feed that stops for a while is visible to readers
+/// within this time; a burst is still one commit).
+pub const PAUSE: Duration = Duration::from_millis(200);
+
+/// Chunks of standard input read ahead by the feed thread (bounded memory:
+/// this many chunks of [`FEED_CHUNK`] bytes).
+const FEED_QUEUE: usize = 16;
+const FEED_CHUNK: usize = 64 << 10;
+
+/// Standard input, read on its own thread so that the parser can ask
+/// whether more input is waiting (see [`PauseProbe`]) without blocking.
+struct Feed {
+    shared: Arc<Mutex<FeedState>>,
+}
+
+struct FeedState {
+    chunks: Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+    /// A read error of the feed thread, kept for the parser's next read.
+    error: Option<io::Error>,
+    ended: bool,
+}
+
+impl FeedState {
+    /// Takes the next chunk (or the end, or an error), waiting at most
+    /// `wait` (`None`: forever). Returns false when nothing came in time.
+    fn next_chunk(&mut self, wait: Option<Duration>) -> bool {
+        let got = match wait {
+            None => self.chunks.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(d) => self.chunks.recv_timeout(d),
+        };
+        match got {
+            Ok(Ok(chunk)) => {
+                self.cur = chunk;
+                self.pos = 0;
+            }
+            Ok(Err(e)) => {
+                self.error = Some(e);
+                self.ended = true;
+            }
+            Err(RecvTimeoutError::Disconnected) => self.ended = true,
+            Err(RecvTimeoutError::Timeout) => return false,
+        }
+        true
+    }
+}
+
+impl Read for Feed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut st = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        while st.pos == st.cur.len() {
+            if let Some(e) = st.error.take() {
+                return Err(e);
+            }
+            if st.ended || buf.is_empty() {
+                return Ok(0);
+            }
+            st.next_chunk(None);
+        }
+        let n = buf.len().min(st.cur.len() - st.pos);
+        buf[..n].copy_from_slice(&st.cur[st.pos..st.pos + n]);
+        st.pos += n;
+        Ok(n)
+    }
+}
+
+/// Tells the parser of standard input whether the input has paused.
+#[derive(Clone)]
+pub(super) struct PauseProbe {
+    shared: Arc<Mutex<FeedState>>,
+}
+
+impl PauseProbe {
+    /// True when no unread input is waiting and none arrives within `wait`
+    /// (the end of the input, or an error, is not a pause: the parser
+    /// reads it next).
+    pub(super) fn paused(&self, wait: Duration) -> bool {
+        let mut st = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        if st.pos < st.cur.len() || st.ended {
+            return false;
+        }
+        !st.next_chunk(Some(wait))
+    }
+}
+
+/// Starts the thread that reads standard input ahead.
+fn stdin_feed() -> (Feed, PauseProbe) {
+    let (tx, chunks) = sync_channel::<io::Result<Vec<u8>>>(FEED_QUEUE);
+    std::thread::spawn(move || {
+        let mut stdin = io::stdin().lock();
+        loop {
+            let mut buf = vec![0u8; FEED_CHUNK];
+            match stdin.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.send(Ok(buf)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    let shared = Arc::new(Mutex::new(FeedState {
+        chunks,
+        cur: Vec::new(),
+        pos: 0,
+        error: None,
+        ended: false,
+    }));
+    let probe = PauseProbe {
+        shared: Arc::clone(&shared),
+    };
+    (Feed { shared }, probe)
 }
 
 impl<R: Read> Read for Counting<R> {
@@ -90,8 +225,11 @@ pub(super) type Input = Counting<Box<dyn Read>>;
 
 pub(super) fn open_input(path: &Path) -> anyhow::Result<(Input, Option<u64>)> {
     if path.as_os_str() == "-" {
-        let r: Box<dyn Read> = Box::new(skip_bom(io::stdin().lock()).context("read standard input")?);
-        return Ok((Counting::new(r), None));
+        let (feed, probe) = stdin_feed();
+        let r: Box<dyn Read> = Box::new(skip_bom(feed).context("read standard input")?);
+        let mut input = Counting::new(r);
+        input.pause = Some(probe);
+        return Ok((input, None));
     }
     let file = File::open(path).with_context(|| format!("open {}", path.display()))?;
     let len = file.metadata().ok().map(|m| m.len());

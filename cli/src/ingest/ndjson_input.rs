@@ -25,6 +25,8 @@ pub(super) struct NdjsonSource {
     buf: Vec<u8>,
     read: u64,
     line: u64,
+    /// The last `fill` stopped because standard input paused.
+    paused: bool,
 }
 
 impl NdjsonSource {
@@ -35,6 +37,7 @@ impl NdjsonSource {
             buf: Vec::with_capacity(512),
             read: 0,
             line: 0,
+            paused: false,
         }
     }
 }
@@ -81,6 +84,10 @@ pub(super) fn key_column(line: &[u8], key: &str) -> Option<u64> {
 impl RowSource for NdjsonSource {
     fn fill(&mut self, batch: &mut Batch, max: usize, on_bad: &mut OnBad<'_>) -> anyhow::Result<bool> {
         while batch.len() < max {
+            if !batch.is_empty() && self.rdr.buffer().is_empty() && self.rdr.get_ref().paused() {
+                self.paused = true;
+                return Ok(false);
+            }
             self.buf.clear();
             let n = (&mut self.rdr)
                 .take(MAX_LINE_BYTES as u64 + 1)
@@ -151,6 +158,10 @@ impl RowSource for NdjsonSource {
 
     fn bytes_read(&self) -> u64 {
         self.rdr.get_ref().bytes
+    }
+
+    fn take_paused(&mut self) -> bool {
+        std::mem::take(&mut self.paused)
     }
 }
 

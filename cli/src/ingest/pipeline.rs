@@ -25,6 +25,10 @@ use super::rows::{BadRow, RowSource};
 use super::{BATCH_ROWS, BadInput, IngestOptions, IngestSummary, RowKind};
 use crate::args::InputFormat;
 
+/// Least time between two "committed ... rows" notes for commits made
+/// because standard input paused.
+const NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Ingests one file (or `-`) of transitions or membership changes.
 ///
 /// A file is one transaction; standard input is committed every
@@ -83,8 +87,10 @@ pub fn ingest_file(
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         };
+        let mut last_note: Option<Instant> = None;
         loop {
             let mut in_txn = 0u64;
+            let mut paused = false;
             let eof = loop {
                 let room = match commit_every {
                     Some(n) => (n - in_txn).min(BATCH_ROWS as u64) as usize,
@@ -126,6 +132,12 @@ pub fn ingest_file(
                 if commit_every.is_some_and(|n| in_txn >= n) {
                     break false;
                 }
+                // Standard input paused: commit what came, so that readers
+                // see a slow feed within `PAUSE` (a burst is one commit).
+                if source.take_paused() && in_txn > 0 {
+                    paused = true;
+                    break false;
+                }
             };
             if in_txn > 0 {
                 let committed = match to_writer.send(ToWriter::Commit) {
@@ -139,7 +151,11 @@ pub fn ingest_file(
                 add(&mut total, txn_report);
                 committed_rows += txn_report.transitions + txn_report.memberships;
                 committed_line = source.line();
-                if !eof {
+                // A paused feed commits often; say so at most every few
+                // seconds.
+                let quiet = paused && last_note.is_some_and(|t| t.elapsed() < NOTE_EVERY);
+                if !eof && !quiet {
+                    last_note = Some(Instant::now());
                     let msg = format!(
                         "{file}: committed {} rows through line {committed_line} ({commits} commits so far)",
                         total.transitions + total.memberships
@@ -252,6 +268,12 @@ fn write_batches(
                     // The parsing thread waits for this report; if it is
                     // gone, so is everything it would do with it.
                     let _ = reports.send(report);
+                    // Keep the store query-ready (SPEC 7.8): flush a long
+                    // log tail, fold a large delta. The commit above is
+                    // durable whatever happens here.
+                    store
+                        .maintain(false)
+                        .context("maintain the store after a commit (the commit itself is stored)")?;
                     continue 'txns;
                 }
                 // The queue closed without a commit: dropping `txn`

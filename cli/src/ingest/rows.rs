@@ -151,4 +151,7 @@ pub(super) trait RowSource {
     fn line(&self) -> u64;
     /// Input bytes consumed so far.
     fn bytes_read(&self) -> u64;
+    /// Whether the last `fill` stopped early because standard input paused
+    /// (clears the flag).
+    fn take_paused(&mut self) -> bool;
 }
