@@ -270,11 +270,16 @@ impl Session {
         Ok(store.snapshot())
     }
 
-    fn query_failure(e: &QueryError, source: &str, origin: &str, note: Option<String>) -> anyhow::Error {
+    fn query_failure(
+        e: &QueryError,
+        source: &str,
+        (origin, first_line): (&str, usize),
+        note: Option<String>,
+    ) -> anyhow::Error {
         if matches!(e.kind(), ErrorKind::Cancelled) {
             return anyhow::Error::new(Cancelled);
         }
-        let mut text = e.render(source, origin);
+        let mut text = e.render_from_line(source, origin, first_line);
         if let Some(note) = note {
             if !text.ends_with('\n') {
                 text.push('\n');
@@ -292,10 +297,21 @@ impl Session {
     /// anything runs (exit code 2); the first failing statement stops the
     /// run. Returns the number of statements run.
     pub fn run_script(&mut self, source: &str, origin: &str, sink: &mut dyn Sink) -> anyhow::Result<usize> {
-        let script = rollcall_query::parse_script(source)
-            .map_err(|e| Self::query_failure(&e, source, origin, None))?;
+        self.run_script_from_line(source, (origin, 1), sink)
+    }
+
+    /// [`Session::run_script`] for a `source` that starts on line
+    /// `first_line` of `origin` (diagnostics name the origin's lines).
+    pub fn run_script_from_line(
+        &mut self,
+        source: &str,
+        at: (&str, usize),
+        sink: &mut dyn Sink,
+    ) -> anyhow::Result<usize> {
+        let script =
+            rollcall_query::parse_script(source).map_err(|e| Self::query_failure(&e, source, at, None))?;
         rollcall_query::check_params(&script, &self.params)
-            .map_err(|e| Self::query_failure(&e, source, origin, None))?;
+            .map_err(|e| Self::query_failure(&e, source, at, None))?;
         let count = script.statements.len();
         if count == 0 {
             return Ok(0);
@@ -320,7 +336,7 @@ impl Session {
                     };
                     format!("note: statement {} of {count}{named} failed; {before}", i + 1)
                 });
-                Self::query_failure(&e, source, origin, note)
+                Self::query_failure(&e, source, at, note)
             })?;
             let elapsed = started.elapsed();
             for n in &table.notes {
@@ -584,12 +600,16 @@ pub fn run_lines(
     let mut sink = StreamSink::new(out, session.format);
     let mut buf = String::new();
     let mut line = String::new();
+    // Line number (1-based) of the line read last, and of `buf`'s first.
+    let mut line_no = 0usize;
+    let mut buf_line = 1usize;
     loop {
         line.clear();
         let n = input.read_line(&mut line).context("read standard input")?;
         if n == 0 {
             break;
         }
+        line_no += 1;
         if ending(&buf) == Ending::Blank && line.trim_start().starts_with('.') {
             buf.clear();
             if session.dot_command(&line, sink.writer())? == DotOutcome::Quit {
@@ -597,18 +617,23 @@ pub fn run_lines(
             }
             continue;
         }
+        // Blank lines and comments before a statement stay with it (a
+        // `-- name:` comment names it); its text starts on `buf_line`.
+        if buf.is_empty() {
+            buf_line = line_no;
+        }
         buf.push_str(&line);
         if ending(&buf) == Ending::Complete {
             sink.set_format(session.format);
             sink.set_style(session.style);
-            session.run_script(&buf, origin, &mut sink)?;
+            session.run_script_from_line(&buf, (origin, buf_line), &mut sink)?;
             buf.clear();
         }
     }
     if ending(&buf) != Ending::Blank {
         sink.set_format(session.format);
         sink.set_style(session.style);
-        session.run_script(&buf, origin, &mut sink)?;
+        session.run_script_from_line(&buf, (origin, buf_line), &mut sink)?;
     }
     Ok(())
 }

@@ -258,44 +258,91 @@ impl QueryError {
     /// assert!(text.contains("^^^"));
     /// ```
     pub fn render(&self, source: &str, origin: &str) -> String {
+        self.render_from_line(source, origin, 1)
+    }
+
+    /// [`QueryError::render`] for a `source` that starts on line
+    /// `first_line` of its origin (a statement read from the middle of a
+    /// piped batch), so that the reported line is the origin's.
+    ///
+    /// ```
+    /// let source = "\nSTATES AT;";
+    /// let err = rollcall_query::parse_script(source).unwrap_err();
+    /// assert!(err.render_from_line(source, "<stdin>", 4).contains(" --> <stdin>:5:10"));
+    /// ```
+    pub fn render_from_line(&self, source: &str, origin: &str, first_line: usize) -> String {
         let mut out = String::new();
         for (n, kind) in self.kinds().enumerate() {
             if n > 0 {
                 out.push('\n');
             }
-            render_one(&mut out, kind, source, origin);
+            render_one(&mut out, kind, source, origin, first_line);
         }
         out
     }
 }
 
-fn render_one(out: &mut String, kind: &ErrorKind, source: &str, origin: &str) {
+/// Characters of the source line echoed under a diagnostic, at most: a
+/// longer line is shown as a window around the caret, marked with `...`.
+pub const ECHO_CHARS: usize = 120;
+
+/// Characters of the message line kept, at most (a message quotes what it
+/// found, which may be a whole runaway token).
+const MESSAGE_CHARS: usize = 400;
+
+fn render_one(out: &mut String, kind: &ErrorKind, source: &str, origin: &str, first_line: usize) {
     use std::fmt::Write;
-    let _ = writeln!(out, "error: {kind}");
+    let message = kind.to_string();
+    let _ = writeln!(out, "error: {}", clip_chars(&message, MESSAGE_CHARS));
     if let Some(span) = kind.span() {
         let start = floor_char_boundary(source, span.start.min(source.len()));
         let end = floor_char_boundary(source, span.end.min(source.len())).max(start);
         let line_start = source[..start].rfind('\n').map_or(0, |p| p + 1);
         let line_end = source[start..].find('\n').map_or(source.len(), |p| start + p);
-        let line_no = source[..start].matches('\n').count() + 1;
+        let line_no = source[..start].matches('\n').count() + first_line;
         let line = source[line_start..line_end].trim_end_matches('\r');
         let col = source[line_start..start].chars().count() + 1;
         let gutter = line_no.to_string().len();
         let pad = " ".repeat(gutter);
         let _ = writeln!(out, "{pad}--> {origin}:{line_no}:{col}");
         let _ = writeln!(out, "{pad} |");
-        let _ = writeln!(out, "{line_no} | {line}");
+        // The echoed window: the whole line when it is short, else
+        // ECHO_CHARS characters starting a third of the way before the caret.
+        let chars: Vec<char> = line.chars().collect();
+        let caret = col - 1;
+        let (from, to) = if chars.len() <= ECHO_CHARS {
+            (0, chars.len())
+        } else {
+            let from = caret
+                .saturating_sub(ECHO_CHARS / 3)
+                .min(chars.len().saturating_sub(ECHO_CHARS));
+            (from, (from + ECHO_CHARS).min(chars.len()))
+        };
+        let lead = if from > 0 { "..." } else { "" };
+        let tail = if to < chars.len() { "..." } else { "" };
+        let shown: String = chars[from..to].iter().collect();
+        let _ = writeln!(out, "{line_no} | {lead}{shown}{tail}");
         // Echo tabs so the caret lines up under tab-indented text.
-        let indent: String = source[line_start..start]
-            .chars()
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
+        let indent: String = " ".repeat(lead.len())
+            + &chars[from..caret.clamp(from, to)]
+                .iter()
+                .map(|c| if *c == '\t' { '\t' } else { ' ' })
+                .collect::<String>();
         let under_end = end.min(line_end).max(start);
         let width = source[start..under_end].chars().count().max(1);
+        let width = width.min(to.saturating_sub(caret).max(1));
         let _ = writeln!(out, "{pad} | {indent}{}", "^".repeat(width));
     }
     if let Some(help) = kind.help() {
-        let _ = writeln!(out, "  = help: {help}");
+        let _ = writeln!(out, "  = help: {}", clip_chars(&help, MESSAGE_CHARS));
+    }
+}
+
+/// `text` cut to `max` characters, with `...` when cut.
+fn clip_chars(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => text.into(),
+        Some((i, _)) => format!("{}...", &text[..i]).into(),
     }
 }
 

@@ -31,7 +31,10 @@ pub(super) struct CsvSource {
 }
 
 impl CsvSource {
-    pub(super) fn new(input: Input, kind: RowKind, file: &str) -> anyhow::Result<CsvSource> {
+    pub(super) fn new(mut input: Input, kind: RowKind, file: &str) -> anyhow::Result<CsvSource> {
+        // The csv crate's own line count goes wrong on CRLF ends; lines are
+        // counted from the bytes instead.
+        input.track_lines();
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -44,11 +47,11 @@ impl CsvSource {
             move_fence(&mut rdr);
             let more = rdr
                 .read_byte_record(&mut rec)
-                .map_err(|e| csv_error(file, line + 1, e))?;
+                .map_err(|e| csv_error(&mut rdr, file, line + 1, e))?;
             if !more {
                 break;
             }
-            line = rec.position().map_or(1, |p| p.line());
+            line = record_line(&mut rdr, &rec, line + 1);
             if rec.len() == 1 && rec[0].trim_ascii().is_empty() {
                 continue;
             }
@@ -132,9 +135,33 @@ fn move_fence(rdr: &mut csv::Reader<Input>) {
     rdr.get_mut().fence = at.saturating_add(MAX_RECORD_BYTES + CSV_READ_AHEAD);
 }
 
+/// The input line where `rec`, just read, starts (`fallback` when the
+/// reader has no position). The csv crate's own line count goes wrong on
+/// CRLF ends, and its record start may lie before skipped blank lines, so
+/// the line is found from the record's last byte (its terminator, or its
+/// last byte at the end of the input) less the newlines inside its quoted
+/// fields.
+fn record_line(rdr: &mut csv::Reader<Input>, rec: &csv::ByteRecord, fallback: u64) -> u64 {
+    let end = rdr.position().byte();
+    let inside: u64 = rec
+        .iter()
+        .map(|f| memchr::memchr_iter(b'\n', f).count() as u64)
+        .sum();
+    match end.checked_sub(1).and_then(|last| rdr.get_mut().line_of(last)) {
+        Some(line) => line.saturating_sub(inside).max(1),
+        None => fallback,
+    }
+}
+
 /// `line` is the line the reader stood on, for errors that carry no position.
-fn csv_error(file: &str, line: u64, e: csv::Error) -> anyhow::Error {
-    let line = e.position().map_or(line, |p| p.line());
+fn csv_error(rdr: &mut csv::Reader<Input>, file: &str, line: u64, e: csv::Error) -> anyhow::Error {
+    // The reader stands at the record's start, or before blank lines
+    // skipped ahead of it: at worst an earlier line.
+    let line = e
+        .position()
+        .and_then(|p| rdr.get_mut().line_of(p.byte()))
+        .unwrap_or(line)
+        .max(line);
     match e.into_kind() {
         csv::ErrorKind::Io(io) if io.get_ref().is_some_and(|e| e.is::<RecordTooLong>()) => {
             anyhow::Error::new(BadInput {
@@ -173,11 +200,11 @@ impl RowSource for CsvSource {
             let more = self
                 .rdr
                 .read_byte_record(&mut self.rec)
-                .map_err(|e| csv_error(&self.file, self.line + 1, e))?;
+                .map_err(|e| csv_error(&mut self.rdr, &self.file, self.line + 1, e))?;
             if !more {
                 return Ok(true);
             }
-            self.line = self.rec.position().map_or(self.line + 1, |p| p.line());
+            self.line = record_line(&mut self.rdr, &self.rec, self.line + 1);
             if self.rec.len() == 1 && self.rec[0].trim_ascii().is_empty() {
                 continue;
             }

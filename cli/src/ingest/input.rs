@@ -43,6 +43,18 @@ pub(super) struct Counting<R> {
     pub(super) bytes: u64,
     pub(super) fence: u64,
     pub(super) pause: Option<PauseProbe>,
+    /// Where the newlines read so far are, when the parser asks for lines
+    /// by byte offset (see [`Counting::track_lines`]).
+    lines: Option<LineMap>,
+}
+
+/// Offsets of the `\n` bytes read but not yet passed by a query, and how
+/// many newlines came before them: the line of a byte offset, whatever the
+/// line ends (LF or CRLF) and however quoted fields span lines.
+#[derive(Default)]
+struct LineMap {
+    newlines: std::collections::VecDeque<u64>,
+    before: u64,
 }
 
 impl<R> Counting<R> {
@@ -52,7 +64,27 @@ impl<R> Counting<R> {
             bytes: 0,
             fence: u64::MAX,
             pause: None,
+            lines: None,
         }
+    }
+
+    /// Starts recording newline offsets, for [`Counting::line_of`]. Called
+    /// before the first read.
+    pub(super) fn track_lines(&mut self) {
+        self.lines = Some(LineMap::default());
+    }
+
+    /// The 1-based line that holds byte `offset` (a newline byte belongs
+    /// to the line it ends). Offsets asked for must not decrease (records
+    /// are read in order); the memory kept is the newlines of the
+    /// read-ahead only.
+    pub(super) fn line_of(&mut self, offset: u64) -> Option<u64> {
+        let map = self.lines.as_mut()?;
+        while map.newlines.front().is_some_and(|&nl| nl < offset) {
+            map.newlines.pop_front();
+            map.before += 1;
+        }
+        Some(map.before + 1)
     }
 
     /// Whether the input has paused: nothing arrived for [`PAUSE`] past
@@ -193,6 +225,10 @@ impl<R: Read> Read for Counting<R> {
         }
         let len = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..len])?;
+        if let Some(map) = &mut self.lines {
+            map.newlines
+                .extend(memchr::memchr_iter(b'\n', &buf[..n]).map(|i| self.bytes + i as u64));
+        }
         self.bytes += n as u64;
         Ok(n)
     }

@@ -67,7 +67,42 @@ pub(super) fn parse_time(kind: RowKind, text: Option<&str>) -> Result<Timestamp,
     if text.trim().is_empty() {
         return Err(field_error(kind, 0, "empty time"));
     }
-    Timestamp::parse(text).map_err(|e| field_error(kind, 0, format_args!("{e}, found {:?}", text)))
+    let t =
+        Timestamp::parse(text).map_err(|e| field_error(kind, 0, format_args!("{e}, found {:?}", text)))?;
+    check_epoch_unit(t, text).map_err(|why| field_error(kind, 0, why))?;
+    Ok(t)
+}
+
+/// The greatest epoch-millisecond time an RFC 3339 date can name
+/// (9999-12-31T23:59:59.999Z); integer times beyond it (either side) are
+/// almost always another unit.
+pub(super) const MAX_EPOCH_MS: i64 = 253_402_300_799_999;
+
+/// Integer times are epoch milliseconds (SPEC 2). One past year 9999 is
+/// refused, naming the unit it most likely is: a microsecond epoch of today
+/// is 16 digits, a nanosecond one 19.
+pub(super) fn check_epoch_unit(t: Timestamp, text: &str) -> Result<(), String> {
+    let digits = text.trim().trim_start_matches('-');
+    if t.0.unsigned_abs() <= MAX_EPOCH_MS as u64
+        || digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Ok(());
+    }
+    let (unit, divisor) = match t.0.unsigned_abs() {
+        n if n >= 1_000_000_000_000_000_000 / 10 * 5 => ("nanoseconds", 1_000_000),
+        n if n >= 1_000_000_000_000_000 / 10 * 5 => ("microseconds", 1_000),
+        _ => ("", 1),
+    };
+    if divisor == 1 {
+        return Err(format!(
+            "{text} epoch milliseconds is past the year 9999; integer times are epoch milliseconds"
+        ));
+    }
+    let as_ms = Timestamp(t.0 / divisor);
+    Err(format!(
+        "{text} looks like epoch {unit} ({as_ms} if it is); integer times are epoch milliseconds, so divide by {divisor} or write an RFC 3339 time"
+    ))
 }
 
 /// Validates one row and pushes it into `batch`. `vals` is indexed like the
