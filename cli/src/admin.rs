@@ -16,6 +16,7 @@ use rollcall_engine::{Options, Store, StoreStats, Timestamp};
 
 use crate::args::{Cli, IngestFiles, ShellArg, SnapshotArgs};
 use crate::ingest::{self, IngestOptions, RowKind};
+use crate::plural;
 use crate::{UsageError, note};
 
 /// Opens the store for writing, creating it when there is none.
@@ -56,9 +57,9 @@ pub fn ingest(db: &Path, kind: RowKind, a: &IngestFiles) -> anyhow::Result<()> {
             note(&summary.to_string());
             if let Some(path) = &summary.reject_file {
                 note(&format!(
-                    "{}: {} rejected rows written to {}",
+                    "{}: {} written to {}",
                     summary.source,
-                    summary.rejected,
+                    crate::plural(summary.rejected, "rejected row", "rejected rows"),
                     path.display()
                 ));
             }
@@ -82,9 +83,9 @@ fn finish_maintenance(store: &mut Store) -> anyhow::Result<()> {
         .context("maintain the store (what was committed is stored)")?;
     if let Some(c) = &report.compacted {
         note(&format!(
-            "maintenance: folded {} runs into the base ({} rows) in {:.2} s",
-            c.runs_in,
-            c.rows,
+            "maintenance: folded {} into the base ({}) in {:.2} s",
+            plural(c.runs_in, "run", "runs"),
+            plural(c.rows, "row", "rows"),
             started.elapsed().as_secs_f64()
         ));
     }
@@ -155,11 +156,11 @@ pub fn compact(db: &Path) -> anyhow::Result<()> {
         Store::open(db, Options::default()).with_context(|| format!("open store {}", db.display()))?;
     let r = store.compact().context("compact")?;
     note(&format!(
-        "compacted {} runs into {} ({} rows, {} checkpoints) in {:.2} s",
-        r.runs_in,
+        "compacted {} into {} ({}, {}) in {:.2} s",
+        plural(r.runs_in, "run", "runs"),
         r.runs_out,
-        r.rows,
-        r.checkpoints,
+        plural(r.rows, "row", "rows"),
+        plural(r.checkpoints, "checkpoint", "checkpoints"),
         started.elapsed().as_secs_f64()
     ));
     Ok(())

@@ -15,9 +15,9 @@ use std::path::Path;
 use anyhow::Context as _;
 use rollcall_query::{OutputFormat, Params};
 
+use crate::UsageError;
 use crate::args::{FormatArg, Param, QueryArgs, RunArgs};
 use crate::session::{DirSink, Session, StreamSink, extension, file_stem};
-use crate::{UsageError, note};
 
 /// The format for standard output: `--format`, else table on a terminal, else csv.
 pub fn stdout_format(arg: Option<FormatArg>) -> OutputFormat {
@@ -42,10 +42,36 @@ fn params_of(list: &[Param]) -> Params {
     list.iter().map(|p| (p.name.clone(), p.value.clone())).collect()
 }
 
-fn warn_unused(session: &Session, source: &str, origin: &str) {
-    for p in session.unused_params(source) {
-        note(&format!("warning: {origin} does not use parameter {p}"));
+/// A `--param` the statements do not use is a mistake (most often a typo
+/// of one they do use, which then has no value): refused before anything
+/// runs, exit code 2, with the closest used name.
+fn refuse_unused(session: &Session, source: &str, origin: &str) -> anyhow::Result<()> {
+    let unused = session.unused_params(source);
+    if unused.is_empty() {
+        return Ok(());
     }
+    let used = rollcall_query::parse_script(source)
+        .map(|s| s.parameters())
+        .unwrap_or_default();
+    let lines: Vec<String> = unused
+        .iter()
+        .map(|p| {
+            let value = session.params.get(p).map(String::as_str).unwrap_or_default();
+            let hint = match rollcall_query::closest_name(p, used.iter().map(String::as_str)) {
+                Some(m) => format!(" (did you mean `{m}`?)"),
+                None if used.is_empty() => " (it uses no parameters)".to_owned(),
+                None => format!(
+                    " (it uses {})",
+                    used.iter()
+                        .map(|u| format!("`{u}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            format!("--param {p}={value}: {origin} does not use parameter `{p}`{hint}")
+        })
+        .collect();
+    Err(UsageError(lines.join("\nerror: ")).into())
 }
 
 /// `rollcall query 'RQL'`.
@@ -55,7 +81,7 @@ pub fn query(db: &Path, a: &QueryArgs) -> anyhow::Result<()> {
     if a.rql.trim().is_empty() {
         return Err(UsageError("the query is empty; give one or more RQL statements".into()).into());
     }
-    warn_unused(&session, &a.rql, "the query");
+    refuse_unused(&session, &a.rql, "the query")?;
     let stdout = io::stdout().lock();
     let mut sink = StreamSink::new(BufWriter::new(stdout), session.format);
     let n = session.run_script(&a.rql, "query", &mut sink)?;
@@ -87,6 +113,7 @@ pub fn run(db: &Path, a: &RunArgs) -> anyhow::Result<()> {
     let mut session = Session::new(db, format);
     session.params = params_of(&a.params);
     // Parse and check parameters before creating any output.
+    refuse_unused(&session, &source, &origin)?;
     let script = rollcall_query::parse_script(&source).map_err(|e| {
         anyhow::Error::new(crate::Rendered {
             text: e.render(&source, &origin),
@@ -102,7 +129,6 @@ pub fn run(db: &Path, a: &RunArgs) -> anyhow::Result<()> {
     if script.statements.is_empty() {
         return Err(UsageError(format!("{origin} holds no statement")).into());
     }
-    warn_unused(&session, &source, &origin);
     match &a.output_dir {
         Some(dir) => {
             let count = script.statements.len();

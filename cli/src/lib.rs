@@ -84,6 +84,11 @@ impl std::fmt::Display for Rendered {
 impl std::error::Error for Rendered {}
 
 /// Prints one line to standard error, ignoring a closed stderr.
+/// `1 row`, `2 rows`: a count with its noun in the right number.
+pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 pub(crate) fn note(msg: &str) {
     let mut err = io::stderr().lock();
     let _ = writeln!(err, "{msg}");

@@ -574,7 +574,8 @@ pub fn run(db: &Path) -> anyhow::Result<()> {
             sink.set_style(session.style);
             match session.run_script(&input, "input", &mut sink) {
                 Ok(_) => {}
-                Err(e) if is_cancelled(&e) => note("query cancelled"),
+                // Off the line of the `^C` the terminal echoed.
+                Err(e) if is_cancelled(&e) => note("\nquery cancelled"),
                 Err(e) if crate::is_broken_pipe(&e) => {}
                 Err(e) => report_error(&e),
             }

@@ -167,7 +167,11 @@ impl Sink for DirSink {
         rollcall_query::render(table, self.format, &mut w)
             .with_context(|| format!("write {}", path.display()))?;
         w.flush().with_context(|| format!("write {}", path.display()))?;
-        crate::note(&format!("wrote {} ({} rows)", path.display(), table.rows.len()));
+        crate::note(&format!(
+            "wrote {} ({})",
+            path.display(),
+            crate::plural(table.rows.len() as u64, "row", "rows")
+        ));
         self.written.push((path, table.rows.len()));
         Ok(())
     }
@@ -356,8 +360,8 @@ impl Session {
             }
             if self.timing {
                 crate::note(&format!(
-                    "({} rows, {:.1} ms)",
-                    table.rows.len(),
+                    "({}, {:.1} ms)",
+                    crate::plural(table.rows.len() as u64, "row", "rows"),
                     elapsed.as_secs_f64() * 1000.0
                 ));
             }

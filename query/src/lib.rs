@@ -31,6 +31,7 @@ pub use exec::{ExecOptions, Params, check_params, execute};
 pub use plan::MAX_POINTS;
 pub use render::{Layout, OutputFormat, TableStyle, UnknownFormat, render, render_styled};
 pub use result::{Chart, Table, Value};
+pub use suggest::closest as closest_name;
 pub use syntax::{KEYWORDS, Script, ScriptStatement, Statement};
 
 /// Parses an RQL script: one or more statements separated by `;` (optional

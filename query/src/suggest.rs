@@ -83,8 +83,13 @@ impl Suggester {
     }
 }
 
-/// The closest of `candidates` to `name`, if any is close.
-pub(crate) fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+/// The closest of `candidates` to `name`, if any is close ("did you mean").
+///
+/// ```
+/// assert_eq!(rollcall_query::closest_name("fro", ["from", "to"]).as_deref(), Some("from"));
+/// assert_eq!(rollcall_query::closest_name("zzz", ["from", "to"]), None);
+/// ```
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let mut s = Suggester::new(name);
     candidates.into_iter().for_each(|c| s.offer(c));
     s.finish()

@@ -141,3 +141,39 @@ fn a_long_source_line_is_echoed_as_a_bounded_window() {
     let err = stderr_of(&a);
     assert!(err.len() < 2_000, "the error is {} bytes long", err.len());
 }
+
+#[test]
+fn counts_of_one_are_singular() {
+    let env = Env::new();
+    env.load_fixture();
+    let a = env
+        .cmd()
+        .write_stdin(".timing on\nSTATES AT 2026-10-04;\n")
+        .assert()
+        .success();
+    let err = stderr_of(&a);
+    assert!(err.contains("(1 row, "), "{err}");
+    let bad = env.write(
+        "one-bad.csv",
+        "time,client,state\n2026-10-01,a,Failed\n2026-10-01,b,Done\n",
+    );
+    let a = env
+        .cmd()
+        .args(["ingest", "events", "--skip-bad-rows"])
+        .arg(&bad)
+        .assert()
+        .success();
+    let err = stderr_of(&a);
+    assert!(err.contains("1 rejected row written to"), "{err}");
+    assert!(
+        err.contains("2 rows read, 1 stored, 0 duplicates ignored, 1 rejected"),
+        "{err}"
+    );
+    let one = env.write("one.csv", "time,client,state\n2026-10-01,a,Failed\n");
+    let a = env.cmd().args(["ingest", "events"]).arg(&one).assert().success();
+    assert!(
+        stderr_of(&a).contains("1 row read, 0 stored, 1 duplicate ignored"),
+        "{}",
+        stderr_of(&a)
+    );
+}

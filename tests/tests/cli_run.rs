@@ -63,7 +63,7 @@ fn output_dir_writes_one_file_per_statement() {
         .assert()
         .success()
         .stdout("");
-    assert!(stderr_of(&a).contains("desktops.csv (1 rows)"));
+    assert!(stderr_of(&a).contains("desktops.csv (1 row)"));
     assert_eq!(
         std::fs::read_to_string(dir.join("desktops.csv")).unwrap(),
         "time,NotStarted,Compliant,InProgress,NonCompliant,Failed,Unknown,total\n2026-10-04T00:00:00Z,0,2,0,0,1,0,3\n"
@@ -172,7 +172,7 @@ fn duplicate_output_names_are_a_usage_error() {
 }
 
 #[test]
-fn unused_parameters_are_a_warning() {
+fn an_unused_parameter_is_an_error_with_the_closest_used_name() {
     let env = fixture();
     let rql = env.write("one.rql", "STATES AT 2026-10-04;");
     env.cmd()
@@ -180,6 +180,50 @@ fn unused_parameters_are_a_warning() {
         .arg(&rql)
         .args(["--param", "form=2026-10-01"])
         .assert()
-        .success()
-        .stderr(predicate::str::contains("does not use parameter form"));
+        .code(2)
+        .stderr(predicate::str::contains(
+            "does not use parameter `form` (it uses no parameters)",
+        ));
+    // A typo of a used parameter: refused before the unbound one is
+    // reported, with the name meant.
+    let rql = env.write(
+        "two.rql",
+        "STATES AT $from;\nFAILURES FROM $from TO 2026-10-05 EVERY 1d;",
+    );
+    let a = env
+        .cmd()
+        .arg("run")
+        .arg(&rql)
+        .args(["--param", "fro=2026-10-01"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(
+        err.contains("does not use parameter `fro` (did you mean `from`?)"),
+        "{err}"
+    );
+    assert!(!err.contains("has no value"), "{err}");
+}
+
+#[test]
+fn a_bad_parameter_value_is_reported_once_however_often_it_is_used() {
+    let env = fixture();
+    let rql = env.write(
+        "three.rql",
+        "STATES AT $from;\nFAILURES FROM $from TO NOW EVERY 1d;\nSTATES IN \"All Desktops\" AT $from;\n",
+    );
+    let a = env
+        .cmd()
+        .arg("run")
+        .arg(&rql)
+        .args(["--param", "from=yesterday"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert_eq!(err.matches("error:").count(), 1, "{err}");
+    assert!(
+        err.contains("--param from=\"yesterday\" is not a time (used 3 times, first here)"),
+        "{err}"
+    );
+    assert!(err.contains("three.rql:1:11"), "{err}");
 }

@@ -136,8 +136,13 @@ impl fmt::Display for IngestSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: {} rows read, {} stored, {} duplicates ignored, {} rejected in {:.2} s",
-            self.source, self.read, self.stored, self.duplicates, self.rejected, self.seconds
+            "{}: {} read, {} stored, {} ignored, {} rejected in {:.2} s",
+            self.source,
+            crate::plural(self.read, "row", "rows"),
+            self.stored,
+            crate::plural(self.duplicates, "duplicate", "duplicates"),
+            self.rejected,
+            self.seconds
         )?;
         if self.commits > 1 {
             write!(f, " ({} commits)", self.commits)?;

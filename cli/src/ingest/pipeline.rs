@@ -157,8 +157,9 @@ pub fn ingest_file(
                 if !eof && !quiet {
                     last_note = Some(Instant::now());
                     let msg = format!(
-                        "{file}: committed {} rows through line {committed_line} ({commits} commits so far)",
-                        total.transitions + total.memberships
+                        "{file}: committed {} through line {committed_line} ({} so far)",
+                        crate::plural(total.transitions + total.memberships, "row", "rows"),
+                        crate::plural(commits, "commit", "commits")
                     );
                     match &pb {
                         Some(pb) => pb.suspend(|| crate::note(&msg)),

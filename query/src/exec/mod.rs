@@ -79,55 +79,54 @@ pub(crate) fn unbound(uses: &[(String, Span)], params: &Params) -> Option<QueryE
 /// ```
 pub fn check_params(script: &Script, params: &Params) -> Result<(), QueryError> {
     let mut uses = Vec::new();
-    let mut kinds = Vec::new();
     for s in &script.statements {
-        let mut times = Vec::new();
         s.statement.for_each_time(&mut |t| {
             if let syntax::TimeBase::Param(p) = &t.base.value {
-                times.push((p.clone(), t.base.span));
+                uses.push((p.clone(), t.base.span, true));
             }
         });
-        let mut durations = Vec::new();
         s.statement.for_each_duration(&mut |d| {
             if let syntax::DurationValue::Param(p) = &d.value {
-                durations.push((p.clone(), d.span));
+                uses.push((p.clone(), d.span, false));
             }
         });
-        for (name, span) in &times {
-            if let Some(text) = params.get(name)
-                && let Err(why) = syntax::parse_time_value(text)
-            {
-                kinds.push((
-                    span.start,
-                    ErrorKind::Invalid {
-                        span: *span,
-                        message: format!("parameter ${name} = {text:?} is not a time: {why}"),
-                        help: Some(
-                            "pass a time such as --param from=2026-10-01 or --param from=\"NOW - 7d\""
-                                .to_owned(),
-                        ),
-                    },
-                ));
-            }
-        }
-        for (name, span) in &durations {
-            if let Some(text) = params.get(name)
-                && let Err(why) = syntax::parse_duration_value(text)
-            {
-                kinds.push((
-                    span.start,
-                    ErrorKind::Invalid {
-                        span: *span,
-                        message: format!("parameter ${name} = {text:?} is not a duration: {why}"),
-                        help: Some("pass a duration such as --param step=1h".to_owned()),
-                    },
-                ));
-            }
-        }
-        uses.extend(times);
-        uses.extend(durations);
     }
-    uses.sort_by_key(|(_, span)| span.start);
+    uses.sort_by_key(|(_, span, _)| span.start);
+    // A bad value is one mistake, on the command line: reported once, at
+    // its first use, however often the script uses it.
+    let mut kinds = Vec::new();
+    let mut reported = std::collections::BTreeSet::new();
+    for (name, span, is_time) in &uses {
+        let Some(text) = params.get(name) else { continue };
+        let why = if *is_time {
+            syntax::parse_time_value(text).err()
+        } else {
+            syntax::parse_duration_value(text).err()
+        };
+        let Some(why) = why else { continue };
+        if !reported.insert((name.clone(), *is_time)) {
+            continue;
+        }
+        let count = uses.iter().filter(|(n, _, t)| n == name && t == is_time).count();
+        let used = match count {
+            1 => "used here".to_owned(),
+            n => format!("used {n} times, first here"),
+        };
+        let (what, example) = if *is_time {
+            ("a time", "--param from=2026-10-01 or --param from=\"NOW - 7d\"")
+        } else {
+            ("a duration", "--param step=1h")
+        };
+        kinds.push((
+            span.start,
+            ErrorKind::Invalid {
+                span: *span,
+                message: format!("--param {name}={text:?} is not {what} ({used}): {why}"),
+                help: Some(format!("pass {what} such as {example}")),
+            },
+        ));
+    }
+    let uses: Vec<(String, Span)> = uses.into_iter().map(|(n, s, _)| (n, s)).collect();
     if let Some(e) = unbound(&uses, params) {
         for k in e.kinds() {
             if let ErrorKind::UnboundParam { name, span } = k {

@@ -39,6 +39,17 @@ pub(crate) fn legend() -> String {
         .join("  ")
 }
 
+/// The legend of a stacked bar that leaves `left_out` out.
+pub(crate) fn legend_without(left_out: State) -> String {
+    State::ALL
+        .iter()
+        .zip(GLYPHS)
+        .filter(|(s, _)| **s != left_out)
+        .map(|(s, g)| format!("{g} {}", s.name()))
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
 /// Counts in SPEC.md state order as one bar of `width` cells, each state's
 /// share by the largest-remainder method (ties to the earlier state).
 pub(crate) fn stacked(counts: &[u64; 6], width: usize) -> String {

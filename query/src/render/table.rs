@@ -15,6 +15,12 @@ const STATE_BAR_WIDTH: usize = 40;
 const STACKED_WIDTH: usize = 24;
 const FAILURE_BAR_WIDTH: usize = 30;
 
+/// Clients not Compliant, and all clients, of one row's counts.
+fn not_compliant(counts: &[u64; 6]) -> (u64, u64) {
+    let total: u64 = counts.iter().sum();
+    (total - counts[State::Compliant as usize], total)
+}
+
 fn state_counts(table: &Table, row: &[Value]) -> Option<[u64; 6]> {
     let mut counts = [0u64; 6];
     for (i, s) in State::ALL.iter().enumerate() {
@@ -74,7 +80,17 @@ pub(super) enum RowBar {
     Stacked,
     /// A bar of the `failures` column against its largest value.
     Failures(usize, u64),
+    /// `STATES BY COLLECTION`: each row's share of clients not Compliant,
+    /// stacked by state, the row with the largest share (`not`, `total`)
+    /// drawn full width, so that rows compare with one another.
+    Problems {
+        not: u64,
+        total: u64,
+    },
 }
+
+/// Cells of the `12.3% ` label before a [`RowBar::Problems`] bar.
+const SHARE_LABEL: usize = 7;
 
 /// A table's cells as text, and the bar each row gets: shared by the side by
 /// side and the vertical layouts.
@@ -92,7 +108,19 @@ impl Cells {
             Chart::Failures => table.column("failures"),
             _ => None,
         };
+        let by_collection = table.columns.first().is_some_and(|c| c == "collection");
         let bar = match (series_bars, failure_col) {
+            (true, _) if by_collection => {
+                // The largest share not Compliant, compared as fractions.
+                let (mut not, mut total) = (0u64, 1u64);
+                for counts in table.rows.iter().filter_map(|r| state_counts(table, r)) {
+                    let (n, t) = not_compliant(&counts);
+                    if t > 0 && u128::from(n) * u128::from(total) > u128::from(not) * u128::from(t) {
+                        (not, total) = (n, t);
+                    }
+                }
+                RowBar::Problems { not, total }
+            }
             (true, _) => RowBar::Stacked,
             (false, Some(c)) => RowBar::Failures(
                 c,
@@ -135,6 +163,27 @@ impl Cells {
             RowBar::Failures(c, max) => {
                 bars::bar(row.get(c).and_then(Value::as_count).unwrap_or(0), max, width)
             }
+            RowBar::Problems { not, total } => {
+                let Some(mut counts) = state_counts(table, row) else {
+                    return String::new();
+                };
+                let (n, t) = not_compliant(&counts);
+                if t == 0 {
+                    return String::new();
+                }
+                let room = width.saturating_sub(SHARE_LABEL) as u128;
+                // room x (n / t) / (not / total), rounded.
+                let den = u128::from(t) * u128::from(not);
+                let cells = (room * u128::from(n) * u128::from(total) + den / 2)
+                    .checked_div(den)
+                    .map_or(0, |c| c.min(room) as usize);
+                counts[State::Compliant as usize] = 0;
+                let pct = n as f64 * 100.0 / t as f64;
+                format!(
+                    "{pct:>5.1}% {}",
+                    bars::stacked(&counts, cells.max(usize::from(n > 0)))
+                )
+            }
         }
     }
 
@@ -144,6 +193,7 @@ impl Cells {
             RowBar::None => (0, 0),
             RowBar::Stacked => (STACKED_WIDTH, MIN_BAR_WIDTH),
             RowBar::Failures(..) => (FAILURE_BAR_WIDTH, MIN_BAR_WIDTH),
+            RowBar::Problems { .. } => (STACKED_WIDTH + SHARE_LABEL, MIN_BAR_WIDTH + SHARE_LABEL),
         }
     }
 
@@ -209,8 +259,14 @@ pub(super) fn write_state_lines(table: &Table, width: Option<usize>, out: &mut d
 
 /// The legend and the row count that end a table in either layout.
 pub(super) fn write_footer(table: &Table, cells: &Cells, out: &mut dyn Write) -> io::Result<()> {
-    if cells.bar == RowBar::Stacked {
-        writeln!(out, "bar: {}", bars::legend())?;
+    match cells.bar {
+        RowBar::Stacked => writeln!(out, "bar: {}", bars::legend())?,
+        RowBar::Problems { .. } => writeln!(
+            out,
+            "bar: share not Compliant (the largest drawn full width): {}",
+            bars::legend_without(State::Compliant)
+        )?,
+        _ => {}
     }
     let n = table.rows.len();
     writeln!(out, "({n} row{})", if n == 1 { "" } else { "s" })
@@ -268,4 +324,43 @@ pub(super) fn write(table: &Table, style: TableStyle, out: &mut dyn Write) -> io
     writeln!(out, "{ct}")?;
     write_state_lines(table, style.width, out)?;
     write_footer(table, &cells, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn by_collection(rows: &[(&str, [u64; 6])]) -> Table {
+        let mut cols = vec!["collection"];
+        cols.extend(State::ALL.iter().map(|s| s.name()));
+        cols.push("total");
+        let mut t = Table::new(&cols, Chart::States);
+        for (name, counts) in rows {
+            let mut r = vec![Value::Text((*name).to_owned())];
+            r.extend(counts.iter().map(|&c| Value::Count(c)));
+            r.push(Value::Count(counts.iter().sum()));
+            t.rows.push(r);
+        }
+        t
+    }
+
+    #[test]
+    fn by_collection_bars_compare_rows_by_their_share_not_compliant() {
+        // 50% and 25% not Compliant, and a row wholly Compliant.
+        let t = by_collection(&[
+            ("a", [0, 50, 0, 0, 50, 0]),
+            ("b", [0, 300, 100, 0, 0, 0]),
+            ("c", [0, 10, 0, 0, 0, 0]),
+        ]);
+        let cells = Cells::of(&t);
+        let width = SHARE_LABEL + 20;
+        assert_eq!(cells.bar(&t, 0, width), format!(" 50.0% {}", "░".repeat(20)));
+        assert_eq!(cells.bar(&t, 1, width), format!(" 25.0% {}", "▓".repeat(10)));
+        assert_eq!(cells.bar(&t, 2, width), "  0.0% ");
+        let mut out = Vec::new();
+        write_footer(&t, &cells, &mut out).expect("footer");
+        let footer = String::from_utf8(out).expect("utf-8");
+        assert!(footer.starts_with("bar: share not Compliant"), "{footer}");
+        assert!(!footer.contains("█ Compliant"), "{footer}");
+    }
 }
