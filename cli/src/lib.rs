@@ -21,6 +21,7 @@ pub mod fleet;
 pub mod ingest;
 pub mod repl;
 pub mod session;
+pub mod watch;
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;

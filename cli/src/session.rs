@@ -480,6 +480,7 @@ impl Session {
                     }
                 }
             }
+            ".watch" => crate::watch::watch(self, rest, out)?,
             ".collections" => {
                 let snap = self.snapshot()?;
                 for c in snap.collections() {
@@ -526,8 +527,13 @@ leaves.
 .output FILE|stdout   send results to FILE (truncated) or back to the screen
 .read FILE.rql        run the statements in FILE
 .param NAME VALUE     bind $NAME (.param NAME unbinds it, .param lists them)
+.watch 5s [N] STMT    run STMT every 5s (N times, or until Ctrl-C), each
+                      time on a fresh snapshot, and say what changed
 .collections          list the collections in the store
 .quit                 leave (also .exit, exit, quit, \\q, Ctrl-D)
+
+Every statement reads a fresh snapshot of the store: commits made by another
+process (an `ingest` running beside the REPL) show up in the next statement.
 ";
 
 /// How far an input has come.

@@ -282,3 +282,53 @@ fn completes_lowercase_keywords_and_deployment_lists() {
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn watch_reruns_and_shows_a_commit_made_by_another_process_until_ctrl_c() {
+    let env = Env::new();
+    env.load_fixture();
+    let mut p = repl(&env, &env.path().join("hist"));
+    p.send_line(".format csv").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line(".watch 300ms STATES IN \"Pilot Ring\" AT 2026-10-04")
+        .unwrap();
+    p.exp_string("run 1").unwrap();
+    p.exp_string("2026-10-04T00:00:00Z,1,0,0,0,0,0,1").unwrap();
+    p.exp_string("changed: nothing since the last run").unwrap();
+    let events = env.write(
+        "more.csv",
+        "time,client,state\n2026-10-03T00:00:00Z,PC-4,Compliant\n",
+    );
+    env.cmd()
+        .args(["ingest", "events"])
+        .arg(events)
+        .assert()
+        .success();
+    p.exp_string("2026-10-04T00:00:00Z,0,1,0,0,0,0,1").unwrap();
+    p.exp_string("changed: NotStarted: 1 -> 0 (-1)").unwrap();
+    p.exp_string("changed: Compliant: 0 -> 1 (+1)").unwrap();
+    send(&mut p, "\x03");
+    p.exp_string("watch stopped").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    // A count ends the watch by itself.
+    p.send_line(".watch 100ms 2 SHOW DEPLOYMENTS").unwrap();
+    p.exp_string("run 2 of 2").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line(".quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn a_multi_line_statement_reports_its_own_line() {
+    let env = Env::new();
+    env.load_fixture();
+    let mut p = repl(&env, &env.path().join("hist"));
+    p.send_line("STATES").unwrap();
+    p.send_line("  IN \"Nope\"").unwrap();
+    p.send_line("  AT NOW;").unwrap();
+    p.exp_string("error: unknown collection \"Nope\"").unwrap();
+    p.exp_string("input:2:6").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line(".quit").unwrap();
+    p.exp_eof().unwrap();
+}

@@ -16,6 +16,7 @@ mod statements;
 use std::collections::BTreeSet;
 
 pub use ast::*;
+pub use parse::parse_duration_value;
 
 /// The largest script [`crate::parse_script`] accepts (1 MiB).
 pub const MAX_SCRIPT_BYTES: usize = 1 << 20;
@@ -123,4 +124,4 @@ pub(crate) fn statement_params(s: &Statement, out: &mut Vec<(String, Span)>) {
     });
 }
 
-pub(crate) use parse::{parse_duration_value, parse_script, parse_time_value};
+pub(crate) use parse::{parse_script, parse_time_value};

@@ -611,8 +611,14 @@ pub(crate) fn parse_time_value(text: &str) -> Result<TimeExpr, String> {
     }
 }
 
-/// A parameter value used as a duration (`1h30m`).
-pub(crate) fn parse_duration_value(text: &str) -> Result<Duration, String> {
+/// A parameter value used as a duration (`1h30m`); also the interval of
+/// the REPL's `.watch`.
+///
+/// ```
+/// assert_eq!(rollcall_query::syntax::parse_duration_value("1m30s").map(|d| d.millis()), Ok(90_000));
+/// assert!(rollcall_query::syntax::parse_duration_value("soon").is_err());
+/// ```
+pub fn parse_duration_value(text: &str) -> Result<Duration, String> {
     let p = Parser::new(text);
     match whole(text, p.duration(text, "a duration", &PARAM))? {
         Spanned {
