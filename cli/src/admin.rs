@@ -202,6 +202,7 @@ pub fn stats_lines(db: &Path, s: &StoreStats) -> Vec<(&'static str, String)> {
         ("membership_changes", s.membership_changes.to_string()),
         ("segments", s.segments.to_string()),
         ("memtable_rows", s.memtable_rows.to_string()),
+        ("unfolded_rows", s.unfolded_rows.to_string()),
         (
             "bytes_on_disk",
             format!("{} ({})", s.bytes_on_disk, human_bytes(s.bytes_on_disk)),

@@ -85,6 +85,9 @@ pub struct StoreStats {
     pub segments: u64,
     /// Rows held only in memory and the write-ahead log.
     pub memtable_rows: u64,
+    /// Rows not yet folded into the base (delta segments and memtable):
+    /// what automatic maintenance folds in once it is due.
+    pub unfolded_rows: u64,
     /// Bytes of every file of the store.
     pub bytes_on_disk: u64,
     /// Earliest and latest transition time.
@@ -338,6 +341,12 @@ impl Snapshot {
             bytes_on_disk: self.parts.bytes_on_disk,
             ..StoreStats::default()
         };
+        s.unfolded_rows = self
+            .parts
+            .delta
+            .iter()
+            .map(|r| r.transition_count() + r.membership_count())
+            .sum();
         for run in self.all_runs() {
             s.transitions += run.transition_count();
             s.membership_changes += run.membership_count();
