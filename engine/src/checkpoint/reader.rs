@@ -1,266 +1,18 @@
-//! Checkpoints: the state of every client for one deployment as of a time,
-//! computed over the compacted base so that an as-of query reads one vector
-//! plus the base transitions after it instead of the whole history.
+//! Reading checkpoint files: the framing is checked whole at open (every
+//! record's crc, kinds, chains), records are decoded lazily and a few kept
+//! in a small cache, so a query decodes only the vectors it needs.
 //!
-//! This module owns the [`Checkpoint`] vectors and their file encoding
-//! ([`encode_checkpoints`], [`decode_checkpoints`]; byte layout in
-//! `docs/format.md`, "Checkpoint files"). It does not touch the file system
-//! and does not compute checkpoints (compaction does).
-//!
-//! Invariant: a checkpoint at time `C` for deployment `d` equals the result of
-//! replaying every *base* transition of `d` with `time <= C` in `(time, seq)`
-//! order; it says nothing about delta runs (newer segments, the memtable),
-//! whose rows all carry a greater `seq` than any base row.
-//!
-//! Invariant of the file encoding: every byte is covered by the header crc or
-//! by its record's crc, and the decoder allocates nothing larger than the
-//! file can justify; `decode(encode(cps))` equals `cps` up to the
-//! normalisation [`encode_checkpoints`] documents.
+//! Invariant: nothing is allocated larger than the file can justify, and
+//! any damage is `Error::Corrupt` with the file and offset.
 
-use std::collections::HashMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use super::*;
 
-use crate::bytes::SharedBytes;
-
-use crate::error::{Error, Result};
-use crate::members::{EncodedMembers, decode_member_set_into};
-use crate::model::{CollectionId, DeploymentId, Timestamp};
-use crate::rollup::{FailureRollup, StoredRollup};
-use crate::segment::{Column, encode_column, pack, packed_len, unpack};
-
-/// Marker for "no transition yet" in a state vector.
-pub(crate) const NO_STATE: u8 = u8::MAX;
-
-/// Per-client state and latest transition time for one deployment at one time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Checkpoint {
-    /// The deployment it covers.
-    pub deployment: DeploymentId,
-    /// It includes every base transition with `time <= self.time`.
-    pub time: Timestamp,
-    /// State index per client id, [`NO_STATE`] when the client had none.
-    pub states: Vec<u8>,
-    /// Time of that state's transition per client (meaningless with `NO_STATE`).
-    pub times: Vec<i64>,
-}
-
-// ----- checkpoint files --------------------------------------------------------
-//
-// Layout (little-endian; see docs/format.md, "Checkpoint files"):
-//
-//   header   magic[8] "RCLLCKP\0", version u32, count u32, crc32 u32 of the first 16 bytes
-//   record   deployment u32, time i64, clients u32, kind u8, reserved[3] = 0, body_len u32,
-//            body[body_len], crc32 u32 of the record's header and body
-//   ...      `count` records; the file ends right after the last one
-//
-// A record is *full* (kind 0) or a *delta* (kind 1) against the previous
-// record of the same deployment in the file, which must have as many clients.
-// Full body: 3-bit states of every client (7 = no state), then for every
-// client with a state, `time - times[c]` in column chunks of 4096 values.
-// Delta body: changed u32, the changed client ids (ascending) in column
-// chunks, their 3-bit states, then `time - times[c]` for those with a state.
-
-/// The newest checkpoint file format this build reads. It writes version 3
-/// unless the file marks a base too sparse for a failure rollup (a rollup
-/// record for deployment [`SPARSE_ROLLUP`] with an empty body), which takes
-/// version 4 so that older builds refuse it cleanly.
-pub(crate) const CHECKPOINT_FORMAT_VERSION: u32 = 4;
-
-/// The version written when no version-4 record is in the file.
-const PLAIN_FORMAT_VERSION: u32 = 3;
-
-/// The deployment id of the sparse-rollup marker record.
-pub(crate) const SPARSE_ROLLUP: u32 = u32::MAX;
-
-const MAGIC: [u8; 8] = *b"RCLLCKP\0";
-const HEADER_LEN: usize = 20;
-const RECORD_HEADER_LEN: usize = 24;
-const KIND_FULL: u8 = 0;
-const KIND_DELTA: u8 = 1;
-/// A failure rollup record (format version 2 on; see `rollup.rs`).
-const KIND_ROLLUP: u8 = 2;
-/// A membership snapshot record (format version 3 on; see `members.rs`):
-/// `deployment` holds the collection id, `clients` the client count.
-const KIND_MEMBERS: u8 = 3;
-/// Most delta records in a row before a full one (per deployment).
-const MAX_DELTA_CHAIN: usize = 7;
-/// Values per column chunk.
-const CHUNK: usize = 4096;
-/// The 3-bit code of [`NO_STATE`].
-const NO_STATE_CODE: u64 = 7;
-/// Number of valid states (codes `0..STATES`).
-const STATES: u64 = 6;
-
-fn state_code(s: u8) -> u64 {
-    // Anything that is not a state index is stored as "no state".
-    if u64::from(s) < STATES {
-        u64::from(s)
-    } else {
-        NO_STATE_CODE
-    }
-}
-
-pub(crate) fn encode_chunked(values: &[u64], out: &mut Vec<u8>) {
-    for chunk in values.chunks(CHUNK) {
-        encode_column(chunk, out);
-    }
-}
-
-/// `time - t` for every client with a state in `clients` (ids into `cp`).
-fn age_values(cp: &Checkpoint, clients: impl Iterator<Item = usize>) -> Vec<u64> {
-    clients
-        .filter(|&c| state_code(cp.states[c]) != NO_STATE_CODE)
-        .map(|c| (cp.time.0 as u64).wrapping_sub(cp.times.get(c).copied().unwrap_or(i64::MIN) as u64))
-        .collect()
-}
-
-fn full_body(cp: &Checkpoint) -> Vec<u8> {
-    let mut body = Vec::new();
-    pack(cp.states.iter().map(|&s| state_code(s)), 3, &mut body);
-    encode_chunked(&age_values(cp, 0..cp.states.len()), &mut body);
-    body
-}
-
-/// The delta body against `prev`, or `None` when a delta is not possible.
-fn delta_body(cp: &Checkpoint, prev: &Checkpoint) -> Option<Vec<u8>> {
-    if prev.states.len() != cp.states.len() {
-        return None;
-    }
-    let time_of = |x: &Checkpoint, c: usize| x.times.get(c).copied().unwrap_or(i64::MIN);
-    let changed: Vec<usize> = (0..cp.states.len())
-        .filter(|&c| {
-            let (a, b) = (state_code(prev.states[c]), state_code(cp.states[c]));
-            a != b || (b != NO_STATE_CODE && time_of(prev, c) != time_of(cp, c))
-        })
-        .collect();
-    let mut body = Vec::new();
-    body.extend_from_slice(&(changed.len() as u32).to_le_bytes());
-    let ids: Vec<u64> = changed.iter().map(|&c| c as u64).collect();
-    encode_chunked(&ids, &mut body);
-    pack(changed.iter().map(|&c| state_code(cp.states[c])), 3, &mut body);
-    encode_chunked(&age_values(cp, changed.iter().copied()), &mut body);
-    Some(body)
-}
-
-/// Writes a checkpoint file one checkpoint at a time. Each record is a
-/// delta against the previous checkpoint of its deployment when that is
-/// smaller, except that at most [`MAX_DELTA_CHAIN`] deltas follow each other,
-/// so decoding any one checkpoint decodes a bounded number of records.
-///
-/// States that are not a state index (`0..6`) are written as [`NO_STATE`];
-/// times of clients without a state are not written and read back as
-/// `i64::MIN`; `times` shorter than `states` reads as `i64::MIN` past its end.
-#[derive(Debug)]
-pub(crate) struct CheckpointFileWriter {
-    out: Vec<u8>,
-    count: u32,
-    version: u32,
-    /// Per deployment: the previous checkpoint and the deltas since a full record.
-    last: HashMap<DeploymentId, (Checkpoint, usize)>,
-}
-
-impl CheckpointFileWriter {
-    pub(crate) fn new() -> CheckpointFileWriter {
-        let mut out = Vec::new();
-        out.extend_from_slice(&[0; HEADER_LEN]);
-        CheckpointFileWriter {
-            version: PLAIN_FORMAT_VERSION,
-            out,
-            count: 0,
-            last: HashMap::new(),
-        }
-    }
-
-    /// Number of checkpoints pushed.
-    pub(crate) fn len(&self) -> usize {
-        self.count as usize
-    }
-
-    /// Appends one record.
-    pub(crate) fn push(&mut self, cp: &Checkpoint) {
-        let full = full_body(cp);
-        let prev = self
-            .last
-            .get(&cp.deployment)
-            .filter(|(_, chain)| *chain < MAX_DELTA_CHAIN);
-        let (kind, body, chain) =
-            match prev.and_then(|(prev, chain)| delta_body(cp, prev).map(|d| (d, chain + 1))) {
-                Some((delta, chain)) if delta.len() < full.len() => (KIND_DELTA, delta, chain),
-                _ => (KIND_FULL, full, 0),
-            };
-        self.record(cp.deployment, cp.time.0, cp.states.len() as u32, kind, &body);
-        self.last.insert(cp.deployment, (cp.clone(), chain));
-    }
-
-    /// Appends the failure rollup's records (or the marker of a base too
-    /// sparse for one).
-    pub(crate) fn push_rollup(&mut self, rollup: &FailureRollup) {
-        if !rollup.is_usable() {
-            self.record(DeploymentId(SPARSE_ROLLUP), 0, 0, KIND_ROLLUP, &[]);
-            self.version = self.version.max(4);
-            return;
-        }
-        for r in rollup.encode() {
-            self.record(r.deployment, r.first_hour, r.collections, KIND_ROLLUP, &r.body);
-        }
-    }
-
-    /// Appends one membership snapshot record.
-    pub(crate) fn push_members(&mut self, m: &EncodedMembers) {
-        self.record(
-            DeploymentId(m.collection.0),
-            m.time.0,
-            m.clients,
-            KIND_MEMBERS,
-            &m.body,
-        );
-    }
-
-    fn record(&mut self, deployment: DeploymentId, time: i64, clients: u32, kind: u8, body: &[u8]) {
-        let out = &mut self.out;
-        let start = out.len();
-        out.extend_from_slice(&deployment.0.to_le_bytes());
-        out.extend_from_slice(&time.to_le_bytes());
-        out.extend_from_slice(&clients.to_le_bytes());
-        out.extend_from_slice(&[kind, 0, 0, 0]);
-        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        out.extend_from_slice(body);
-        let crc = crc32fast::hash(&out[start..]);
-        out.extend_from_slice(&crc.to_le_bytes());
-        self.count += 1;
-    }
-
-    /// The file's bytes.
-    pub(crate) fn finish(mut self) -> Vec<u8> {
-        let mut header = Vec::with_capacity(HEADER_LEN);
-        header.extend_from_slice(&MAGIC);
-        header.extend_from_slice(&self.version.to_le_bytes());
-        header.extend_from_slice(&self.count.to_le_bytes());
-        let crc = crc32fast::hash(&header);
-        header.extend_from_slice(&crc.to_le_bytes());
-        self.out[..HEADER_LEN].copy_from_slice(&header);
-        self.out
-    }
-}
-
-/// Encodes checkpoints as one checkpoint file (see [`CheckpointFileWriter`]).
-#[cfg(test)]
-pub(crate) fn encode_checkpoints(cps: &[Checkpoint]) -> Vec<u8> {
-    let mut w = CheckpointFileWriter::new();
-    for cp in cps {
-        w.push(cp);
-    }
-    w.finish()
-}
-
-fn le_u32(b: &[u8], at: usize) -> Option<u32> {
+pub(super) fn le_u32(b: &[u8], at: usize) -> Option<u32> {
     let s = b.get(at..at.checked_add(4)?)?;
     Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
-fn le_i64(b: &[u8], at: usize) -> Option<i64> {
+pub(super) fn le_i64(b: &[u8], at: usize) -> Option<i64> {
     let s = b.get(at..at.checked_add(8)?)?;
     let mut a = [0u8; 8];
     a.copy_from_slice(s);
@@ -290,7 +42,7 @@ pub(crate) fn decode_chunked(
 }
 
 /// Reads `count` 3-bit state codes at `body[*at..]` as state bytes.
-fn decode_states(body: &[u8], at: &mut usize, count: usize) -> Result<Vec<u8>, &'static str> {
+pub(super) fn decode_states(body: &[u8], at: &mut usize, count: usize) -> Result<Vec<u8>, &'static str> {
     let len = packed_len(count, 3);
     let end = at.checked_add(len).ok_or("state vector length overflows")?;
     let packed = body
@@ -309,19 +61,19 @@ fn decode_states(body: &[u8], at: &mut usize, count: usize) -> Result<Vec<u8>, &
         .collect()
 }
 
-fn time_from_age(cp_time: i64, age: u64) -> i64 {
+pub(super) fn time_from_age(cp_time: i64, age: u64) -> i64 {
     (cp_time as u64).wrapping_sub(age) as i64
 }
 
 /// Where one record of a checkpoint file lies, read from its header.
 #[derive(Debug, Clone, Copy)]
-struct RecordMeta {
+pub(super) struct RecordMeta {
     deployment: DeploymentId,
     time: Timestamp,
     clients: usize,
-    kind: u8,
+    pub(super) kind: u8,
     /// Offset of the record header in the file.
-    start: usize,
+    pub(super) start: usize,
     /// Offset one past the record body (its crc follows).
     body_end: usize,
     /// The previous record of the same deployment (what a delta applies to).
@@ -330,7 +82,7 @@ struct RecordMeta {
 
 /// Decoded checkpoints kept per [`CheckpointSet`]: enough for a series'
 /// stretches and both deployments of a query, small enough to bound memory.
-const DECODED_CACHE: usize = 4;
+pub(super) const DECODED_CACHE: usize = 4;
 
 /// The checkpoints of one checkpoint file, decoded on demand.
 ///
@@ -343,7 +95,7 @@ pub(crate) struct CheckpointSet {
     bytes: SharedBytes,
     path: PathBuf,
     /// Checkpoint records, in file order.
-    records: Vec<RecordMeta>,
+    pub(super) records: Vec<RecordMeta>,
     /// Failure rollup records (format version 2 on), in file order.
     rollups: Vec<RecordMeta>,
     /// Membership snapshot records (format version 3 on), sorted by
@@ -601,7 +353,7 @@ impl CheckpointSet {
 /// length against the file; bodies and their crcs are left for
 /// [`decode_record`]. When the framing is broken, the first earlier record
 /// whose crc fails is blamed (a damaged length misframes what follows it).
-fn parse_framing(bytes: &[u8], path: &Path) -> Result<Framing> {
+pub(super) fn parse_framing(bytes: &[u8], path: &Path) -> Result<Framing> {
     let mut walked = Framing::default();
     match walk_framing(bytes, path, &mut walked) {
         Ok(()) => Ok(walked),
@@ -630,14 +382,14 @@ fn parse_framing(bytes: &[u8], path: &Path) -> Result<Framing> {
 
 /// The records of a checkpoint file, by kind, each in file order.
 #[derive(Debug, Default)]
-struct Framing {
+pub(super) struct Framing {
     version: u32,
     checkpoints: Vec<RecordMeta>,
     rollups: Vec<RecordMeta>,
     members: Vec<RecordMeta>,
 }
 
-fn walk_framing(bytes: &[u8], path: &Path, out: &mut Framing) -> Result<()> {
+pub(super) fn walk_framing(bytes: &[u8], path: &Path, out: &mut Framing) -> Result<()> {
     let corrupt = |offset: usize, what: &str| Error::corrupt(path, offset as u64, what);
     let header = bytes
         .get(..HEADER_LEN)
@@ -736,7 +488,7 @@ fn walk_framing(bytes: &[u8], path: &Path, out: &mut Framing) -> Result<()> {
 
 /// Checks record `k`'s crc and decodes it; a delta applies to `prev` (the
 /// decoded previous record of its deployment).
-fn decode_record(
+pub(super) fn decode_record(
     bytes: &[u8],
     meta: &RecordMeta,
     k: usize,
@@ -843,252 +595,4 @@ pub(crate) fn decode_checkpoints(bytes: &[u8], path: &Path) -> Result<Vec<Checkp
         Ok(())
     })?;
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn cp(deployment: u32, time: i64, states: Vec<u8>, times: Vec<i64>) -> Checkpoint {
-        Checkpoint {
-            deployment: DeploymentId(deployment),
-            time: Timestamp(time),
-            states,
-            times,
-        }
-    }
-
-    /// What a round trip must give back: times of clients without a state
-    /// read as `i64::MIN`, invalid states as `NO_STATE`.
-    fn normalised(c: &Checkpoint) -> Checkpoint {
-        let states: Vec<u8> = c
-            .states
-            .iter()
-            .map(|&s| if s < 6 { s } else { NO_STATE })
-            .collect();
-        let times = states
-            .iter()
-            .enumerate()
-            .map(|(i, &s)| {
-                if s == NO_STATE {
-                    i64::MIN
-                } else {
-                    c.times.get(i).copied().unwrap_or(i64::MIN)
-                }
-            })
-            .collect();
-        Checkpoint {
-            states,
-            times,
-            ..c.clone()
-        }
-    }
-
-    fn round_trip(cps: &[Checkpoint]) -> Vec<u8> {
-        let bytes = encode_checkpoints(cps);
-        let back = decode_checkpoints(&bytes, Path::new("test.ckp")).expect("decode");
-        let want: Vec<Checkpoint> = cps.iter().map(normalised).collect();
-        assert_eq!(back, want);
-        bytes
-    }
-
-    fn sample() -> Vec<Checkpoint> {
-        vec![
-            cp(0, 100, vec![0, NO_STATE, 4, 5], vec![10, i64::MIN, 100, -7]),
-            cp(
-                1,
-                100,
-                vec![NO_STATE, NO_STATE, 1, 2],
-                vec![0, 0, i64::MIN, i64::MAX],
-            ),
-            cp(0, 200, vec![0, 2, 4, 3], vec![10, 150, 100, 200]),
-            cp(0, i64::MAX, vec![1, 2, 4, 3], vec![i64::MAX, 150, i64::MIN, 200]),
-        ]
-    }
-
-    #[test]
-    fn checkpoints_round_trip() {
-        round_trip(&[]);
-        round_trip(&sample());
-        round_trip(&[cp(u32::MAX, i64::MIN, vec![], vec![])]);
-        round_trip(&[
-            cp(3, i64::MIN, vec![5, NO_STATE], vec![i64::MAX, 1]),
-            cp(3, i64::MAX, vec![5, 0], vec![i64::MIN, i64::MIN]),
-        ]);
-        // Client counts may differ between checkpoints of one deployment.
-        round_trip(&[
-            cp(0, 5, vec![1; 10], vec![5; 10]),
-            cp(0, 6, vec![1; 12], vec![6; 12]),
-            cp(0, 7, vec![1; 3], vec![7; 3]),
-        ]);
-        // Invalid states and short time vectors are normalised.
-        round_trip(&[cp(0, 5, vec![6, 200, 1, 1], vec![1])]);
-    }
-
-    #[test]
-    fn unchanged_clients_cost_little_in_a_delta() {
-        let n = 100_000;
-        let a = cp(
-            0,
-            1_000_000,
-            (0..n).map(|i| (i % 6) as u8).collect(),
-            (0..n).map(|i| i as i64 * 7).collect(),
-        );
-        let mut b = a.clone();
-        b.time = Timestamp(2_000_000);
-        for c in (0..n).step_by(100) {
-            b.states[c] = 4;
-            b.times[c] = 1_500_000 + c as i64;
-        }
-        let one = round_trip(std::slice::from_ref(&a)).len();
-        let two = round_trip(&[a, b]).len();
-        assert!(two - one < n / 20, "delta record took {} bytes", two - one);
-    }
-
-    #[test]
-    fn a_set_decodes_any_record_on_demand_like_the_whole_file() {
-        // Two deployments, 20 checkpoints each, changing a few clients each
-        // time, so deltas are used and chains get cut by full records.
-        let n = 1000;
-        let mut cps = Vec::new();
-        for d in 0..2u32 {
-            let mut c = cp(d, 0, vec![NO_STATE; n], vec![i64::MIN; n]);
-            for k in 0..20i64 {
-                c.time = Timestamp(1000 * (k + 1));
-                for j in 0..50 {
-                    let client = ((k as usize) * 37 + j * 11 + d as usize) % n;
-                    c.states[client] = ((k as usize + j) % 6) as u8;
-                    c.times[client] = 1000 * k + j as i64;
-                }
-                cps.push(c.clone());
-            }
-        }
-        let bytes = encode_checkpoints(&cps);
-        let all = decode_checkpoints(&bytes, Path::new("x")).unwrap();
-        let set = CheckpointSet::open(crate::bytes::owned(bytes.clone()), PathBuf::from("x")).unwrap();
-        assert_eq!(set.len(), cps.len());
-        let kinds: Vec<u8> = set.records.iter().map(|r| r.kind).collect();
-        assert!(kinds.contains(&KIND_DELTA), "{kinds:?}");
-        for d in 0..2usize {
-            let run: Vec<u8> = kinds[d * 20..(d + 1) * 20].to_vec();
-            let longest = run.split(|&k| k == KIND_FULL).map(<[u8]>::len).max().unwrap_or(0);
-            assert!(longest <= MAX_DELTA_CHAIN, "{run:?}");
-        }
-        // Backwards, forwards and random order all give the same checkpoints.
-        let order: Vec<usize> = (0..cps.len())
-            .rev()
-            .chain(0..cps.len())
-            .chain([7, 33, 2, 39, 20])
-            .collect();
-        for i in order {
-            assert_eq!(*set.get(i).unwrap(), all[i], "record {i}");
-        }
-        assert_eq!(set.latest_at_or_before(DeploymentId(0), Timestamp(999)), None);
-        assert_eq!(set.latest_at_or_before(DeploymentId(0), Timestamp(1000)), Some(0));
-        assert_eq!(set.latest_at_or_before(DeploymentId(0), Timestamp(5500)), Some(4));
-        assert_eq!(
-            set.latest_at_or_before(DeploymentId(1), Timestamp(i64::MAX)),
-            Some(39)
-        );
-        assert_eq!(
-            set.latest_at_or_before(DeploymentId(2), Timestamp(i64::MAX)),
-            None
-        );
-        // A damaged record is refused when it is used, naming its offset.
-        let mut bad = bytes.clone();
-        let victim = set.records[25];
-        bad[victim.start + RECORD_HEADER_LEN + 1] ^= 0x10;
-        let set = CheckpointSet::open(crate::bytes::owned(bad), PathBuf::from("x")).unwrap();
-        assert_eq!(*set.get(3).unwrap(), all[3]);
-        let err = set.get(25).unwrap_err();
-        assert!(
-            err.is_corruption() && err.to_string().contains("checksum"),
-            "{err}"
-        );
-        assert!(set.for_each(|_, _| Ok(())).is_err());
-    }
-
-    #[test]
-    fn newer_version_is_refused() {
-        let mut bytes = encode_checkpoints(&sample());
-        bytes[8..12].copy_from_slice(&(CHECKPOINT_FORMAT_VERSION + 1).to_le_bytes());
-        let crc = crc32fast::hash(&bytes[..16]);
-        bytes[16..20].copy_from_slice(&crc.to_le_bytes());
-        assert!(matches!(
-            decode_checkpoints(&bytes, Path::new("x")),
-            Err(Error::UnsupportedVersion {
-                found,
-                supported: CHECKPOINT_FORMAT_VERSION,
-                ..
-            }) if found == CHECKPOINT_FORMAT_VERSION + 1
-        ));
-    }
-
-    #[test]
-    fn every_flip_and_truncation_is_detected() {
-        let bytes = encode_checkpoints(&sample());
-        for offset in 0..bytes.len() {
-            for bit in [0u8, 4, 7] {
-                let mut bad = bytes.clone();
-                bad[offset] ^= 1 << bit;
-                match decode_checkpoints(&bad, Path::new("x")) {
-                    Err(e) => assert!(e.is_corruption(), "offset {offset}: {e}"),
-                    Ok(_) => panic!("flip at offset {offset} bit {bit} went unnoticed"),
-                }
-            }
-        }
-        for len in 0..bytes.len() {
-            match decode_checkpoints(&bytes[..len], Path::new("x")) {
-                Err(e) => assert!(e.is_corruption(), "length {len}: {e}"),
-                Ok(_) => panic!("truncation to {len} bytes went unnoticed"),
-            }
-        }
-        let mut longer = bytes.clone();
-        longer.push(0);
-        assert!(decode_checkpoints(&longer, Path::new("x")).is_err());
-    }
-
-    fn cases() -> u32 {
-        std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(32)
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(cases()))]
-
-        #[test]
-        fn random_checkpoints_round_trip(
-            raw in proptest::collection::vec(
-                (0u32..3, any::<i64>(), proptest::collection::vec((prop_oneof![Just(NO_STATE), 0u8..6], prop_oneof![any::<i64>(), -5i64..5]), 0..50)),
-                0..6,
-            ),
-        ) {
-            let mut cps: Vec<Checkpoint> = raw
-                .into_iter()
-                .map(|(d, time, v)| cp(d, time, v.iter().map(|x| x.0).collect(), v.iter().map(|x| x.1).collect()))
-                .collect();
-            // Follow-up checkpoints that share most entries, so deltas get used.
-            if let Some(first) = cps.first().cloned() {
-                let mut next = first.clone();
-                next.time = Timestamp(next.time.0.wrapping_add(1));
-                if let Some(s) = next.states.first_mut() {
-                    *s = 4;
-                }
-                cps.push(next);
-            }
-            round_trip(&cps);
-        }
-
-        #[test]
-        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300), keep in 0usize..300) {
-            let _ = decode_checkpoints(&bytes, Path::new("x"));
-            let mut spliced = encode_checkpoints(&sample());
-            spliced.truncate(keep.min(spliced.len()));
-            spliced.extend_from_slice(&bytes);
-            let _ = decode_checkpoints(&spliced, Path::new("x"));
-        }
-    }
 }

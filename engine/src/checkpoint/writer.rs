@@ -1,0 +1,162 @@
+//! Writing checkpoint files: 3-bit state codes, ages in column chunks,
+//! full records and delta records against the previous record of the same
+//! deployment (at most `MAX_DELTA_CHAIN` in a row), and the header with its
+//! crc written last.
+//!
+//! Invariant: every record is followed by the crc32 of its header and body,
+//! and the header's count equals the records written.
+
+use super::*;
+
+pub(crate) fn encode_chunked(values: &[u64], out: &mut Vec<u8>) {
+    for chunk in values.chunks(CHUNK) {
+        encode_column(chunk, out);
+    }
+}
+
+/// `time - t` for every client with a state in `clients` (ids into `cp`).
+pub(super) fn age_values(cp: &Checkpoint, clients: impl Iterator<Item = usize>) -> Vec<u64> {
+    clients
+        .filter(|&c| state_code(cp.states[c]) != NO_STATE_CODE)
+        .map(|c| (cp.time.0 as u64).wrapping_sub(cp.times.get(c).copied().unwrap_or(i64::MIN) as u64))
+        .collect()
+}
+
+pub(super) fn full_body(cp: &Checkpoint) -> Vec<u8> {
+    let mut body = Vec::new();
+    pack(cp.states.iter().map(|&s| state_code(s)), 3, &mut body);
+    encode_chunked(&age_values(cp, 0..cp.states.len()), &mut body);
+    body
+}
+
+/// The delta body against `prev`, or `None` when a delta is not possible.
+pub(super) fn delta_body(cp: &Checkpoint, prev: &Checkpoint) -> Option<Vec<u8>> {
+    if prev.states.len() != cp.states.len() {
+        return None;
+    }
+    let time_of = |x: &Checkpoint, c: usize| x.times.get(c).copied().unwrap_or(i64::MIN);
+    let changed: Vec<usize> = (0..cp.states.len())
+        .filter(|&c| {
+            let (a, b) = (state_code(prev.states[c]), state_code(cp.states[c]));
+            a != b || (b != NO_STATE_CODE && time_of(prev, c) != time_of(cp, c))
+        })
+        .collect();
+    let mut body = Vec::new();
+    body.extend_from_slice(&(changed.len() as u32).to_le_bytes());
+    let ids: Vec<u64> = changed.iter().map(|&c| c as u64).collect();
+    encode_chunked(&ids, &mut body);
+    pack(changed.iter().map(|&c| state_code(cp.states[c])), 3, &mut body);
+    encode_chunked(&age_values(cp, changed.iter().copied()), &mut body);
+    Some(body)
+}
+
+/// Writes a checkpoint file one checkpoint at a time. Each record is a
+/// delta against the previous checkpoint of its deployment when that is
+/// smaller, except that at most [`MAX_DELTA_CHAIN`] deltas follow each other,
+/// so decoding any one checkpoint decodes a bounded number of records.
+///
+/// States that are not a state index (`0..6`) are written as [`NO_STATE`];
+/// times of clients without a state are not written and read back as
+/// `i64::MIN`; `times` shorter than `states` reads as `i64::MIN` past its end.
+#[derive(Debug)]
+pub(crate) struct CheckpointFileWriter {
+    out: Vec<u8>,
+    count: u32,
+    version: u32,
+    /// Per deployment: the previous checkpoint and the deltas since a full record.
+    last: HashMap<DeploymentId, (Checkpoint, usize)>,
+}
+
+impl CheckpointFileWriter {
+    pub(crate) fn new() -> CheckpointFileWriter {
+        let mut out = Vec::new();
+        out.extend_from_slice(&[0; HEADER_LEN]);
+        CheckpointFileWriter {
+            version: PLAIN_FORMAT_VERSION,
+            out,
+            count: 0,
+            last: HashMap::new(),
+        }
+    }
+
+    /// Number of checkpoints pushed.
+    pub(crate) fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Appends one record.
+    pub(crate) fn push(&mut self, cp: &Checkpoint) {
+        let full = full_body(cp);
+        let prev = self
+            .last
+            .get(&cp.deployment)
+            .filter(|(_, chain)| *chain < MAX_DELTA_CHAIN);
+        let (kind, body, chain) =
+            match prev.and_then(|(prev, chain)| delta_body(cp, prev).map(|d| (d, chain + 1))) {
+                Some((delta, chain)) if delta.len() < full.len() => (KIND_DELTA, delta, chain),
+                _ => (KIND_FULL, full, 0),
+            };
+        self.record(cp.deployment, cp.time.0, cp.states.len() as u32, kind, &body);
+        self.last.insert(cp.deployment, (cp.clone(), chain));
+    }
+
+    /// Appends the failure rollup's records (or the marker of a base too
+    /// sparse for one).
+    pub(crate) fn push_rollup(&mut self, rollup: &FailureRollup) {
+        if !rollup.is_usable() {
+            self.record(DeploymentId(SPARSE_ROLLUP), 0, 0, KIND_ROLLUP, &[]);
+            self.version = self.version.max(4);
+            return;
+        }
+        for r in rollup.encode() {
+            self.record(r.deployment, r.first_hour, r.collections, KIND_ROLLUP, &r.body);
+        }
+    }
+
+    /// Appends one membership snapshot record.
+    pub(crate) fn push_members(&mut self, m: &EncodedMembers) {
+        self.record(
+            DeploymentId(m.collection.0),
+            m.time.0,
+            m.clients,
+            KIND_MEMBERS,
+            &m.body,
+        );
+    }
+
+    fn record(&mut self, deployment: DeploymentId, time: i64, clients: u32, kind: u8, body: &[u8]) {
+        let out = &mut self.out;
+        let start = out.len();
+        out.extend_from_slice(&deployment.0.to_le_bytes());
+        out.extend_from_slice(&time.to_le_bytes());
+        out.extend_from_slice(&clients.to_le_bytes());
+        out.extend_from_slice(&[kind, 0, 0, 0]);
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        out.extend_from_slice(body);
+        let crc = crc32fast::hash(&out[start..]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        self.count += 1;
+    }
+
+    /// The file's bytes.
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        header.extend_from_slice(&MAGIC);
+        header.extend_from_slice(&self.version.to_le_bytes());
+        header.extend_from_slice(&self.count.to_le_bytes());
+        let crc = crc32fast::hash(&header);
+        header.extend_from_slice(&crc.to_le_bytes());
+        self.out[..HEADER_LEN].copy_from_slice(&header);
+        self.out
+    }
+}
+
+/// Encodes checkpoints as one checkpoint file (see [`CheckpointFileWriter`]).
+#[cfg(test)]
+pub(crate) fn encode_checkpoints(cps: &[Checkpoint]) -> Vec<u8> {
+    let mut w = CheckpointFileWriter::new();
+    for cp in cps {
+        w.push(cp);
+    }
+    w.finish()
+}
