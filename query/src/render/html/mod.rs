@@ -144,7 +144,12 @@ fn heading(s: &Section<'_>) -> String {
     match (s.name, s.statement) {
         (Some(name), _) => format!("{}. {name}", s.number),
         (None, Some(text)) => {
-            let kind: String = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+            let mut words = text.split_whitespace();
+            let first = words.next().unwrap_or("statement");
+            let kind = match (first, words.next()) {
+                ("SHOW" | "EXPLAIN", Some(second)) => format!("{first} {second}"),
+                _ => first.to_owned(),
+            };
             format!("{}. {kind}", s.number)
         }
         (None, None) => format!("Statement {}", s.number),

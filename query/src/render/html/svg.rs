@@ -31,8 +31,11 @@ const WIDTH: u32 = 760;
 const LEFT: u32 = 64;
 const RIGHT: u32 = 16;
 const PLOT_HEIGHT: u32 = 200;
-/// Time labels are drawn under at most this many points.
-const MAX_TIME_LABELS: usize = 5;
+/// Pixels between the centres of two time labels, at least (a label of
+/// `2026-10-01T00:00:00Z` is about 125 pixels wide).
+const LABEL_SPACING: f64 = 140.0;
+/// The widest column.
+const MAX_BAR: f64 = 60.0;
 /// Counts are written on columns when there are at most this many.
 const MAX_VALUE_LABELS: usize = 31;
 
@@ -90,15 +93,16 @@ pub(crate) fn axis(max: u64) -> (u64, u64) {
     }
 }
 
-/// The indices that get a time label: all of them up to
-/// [`MAX_TIME_LABELS`], else that many spread evenly, first and last
-/// included.
-pub(crate) fn label_indices(n: usize) -> Vec<usize> {
-    if n <= MAX_TIME_LABELS {
-        return (0..n).collect();
-    }
-    let k = MAX_TIME_LABELS - 1;
-    (0..=k).map(|i| (i * (n - 1) + k / 2) / k).collect()
+/// The indices of the `n` points, `slot` pixels apart, that get a time
+/// label: the first, then every k-th, k the least that keeps labels
+/// [`LABEL_SPACING`] apart.
+pub(crate) fn label_indices(n: usize, slot: f64) -> Vec<usize> {
+    let stride = if slot > 0.0 {
+        ((LABEL_SPACING / slot).ceil() as usize).max(1)
+    } else {
+        n.max(1)
+    };
+    (0..n).step_by(stride).collect()
 }
 
 /// One decimal, without a trailing `.0`.
@@ -371,7 +375,7 @@ fn columns(s: &mut String, top_y: u32, c: &Columns<'_>, x_title: &str) {
     );
     let n = c.times.len().max(1);
     let slot = f64::from(plot_w) / n as f64;
-    let bar_w = (slot * 0.8).max(0.5);
+    let bar_w = (slot * 0.8).clamp(0.5, MAX_BAR);
     for (i, (time, parts)) in c.times.iter().zip(&c.parts).enumerate() {
         let x = f64::from(LEFT) + slot * i as f64 + (slot - bar_w) / 2.0;
         let total: u64 = parts.iter().map(|&(_, v)| v).sum();
@@ -420,25 +424,15 @@ fn columns(s: &mut String, top_y: u32, c: &Columns<'_>, x_title: &str) {
          <line class=\"axis\" x1=\"{LEFT}\" x2=\"{LEFT}\" y1=\"{top_y}\" y2=\"{bottom}\" stroke=\"#333\"/>",
         WIDTH - RIGHT
     );
-    let labels = label_indices(c.times.len());
-    for (j, &i) in labels.iter().enumerate() {
-        let centre = f64::from(LEFT) + slot * (i as f64 + 0.5);
-        let (x, anchor) = match j {
-            0 if labels.len() > 1 => (f64::from(LEFT) + slot * i as f64, "start"),
-            j if j + 1 == labels.len() && labels.len() > 1 => {
-                (f64::from(LEFT) + slot * (i as f64 + 1.0), "end")
-            }
-            _ => (centre, "middle"),
-        };
+    for i in label_indices(c.times.len(), slot) {
+        let centre = num(f64::from(LEFT) + slot * (i as f64 + 0.5));
         let _ = write!(
             s,
-            "<line x1=\"{c}\" x2=\"{c}\" y1=\"{bottom}\" y2=\"{}\" stroke=\"#333\"/>\
-             <text class=\"xtick\" x=\"{}\" y=\"{}\" text-anchor=\"{anchor}\">{}</text>",
+            "<line x1=\"{centre}\" x2=\"{centre}\" y1=\"{bottom}\" y2=\"{}\" stroke=\"#333\"/>\
+             <text class=\"xtick\" x=\"{centre}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
             bottom + 4,
-            num(x),
             bottom + 16,
             escape(&c.times[i]),
-            c = num(centre)
         );
     }
     let _ = write!(
@@ -450,7 +444,7 @@ fn columns(s: &mut String, top_y: u32, c: &Columns<'_>, x_title: &str) {
     );
 }
 
-const PANEL_HEIGHT: u32 = 22 + PLOT_HEIGHT + 40;
+const PANEL_HEIGHT: u32 = 30 + PLOT_HEIGHT + 40;
 
 /// Stacked columns of the six states over time, a panel per deployment.
 fn state_series(table: &Table, groups: &[(Option<String>, Vec<&[Value]>)]) -> String {
@@ -491,7 +485,7 @@ fn state_series(table: &Table, groups: &[(Option<String>, Vec<&[Value]>)]) -> St
                     .collect(),
             );
         }
-        columns(&mut s, y + 22, &c, "time");
+        columns(&mut s, y + 30, &c, "time");
         y += PANEL_HEIGHT;
     }
     for (i, (colour, name)) in series.iter().enumerate() {
@@ -574,7 +568,7 @@ fn failures(table: &Table, groups: &[(Option<String>, Vec<&[Value]>)]) -> String
                 p.push((k, n));
             }
         }
-        columns(&mut s, y + 22, &c, "bucket start");
+        columns(&mut s, y + 30, &c, "bucket start");
         y += PANEL_HEIGHT;
     }
     for (i, (code, total)) in codes.iter().enumerate() {
@@ -641,11 +635,14 @@ mod tests {
     }
 
     #[test]
-    fn time_labels_keep_the_ends() {
-        assert_eq!(label_indices(0), Vec::<usize>::new());
-        assert_eq!(label_indices(3), vec![0, 1, 2]);
-        assert_eq!(label_indices(31), vec![0, 8, 15, 23, 30]);
-        assert_eq!(label_indices(6), vec![0, 1, 3, 4, 5]);
+    fn time_labels_keep_their_distance() {
+        assert_eq!(label_indices(0, 100.0), Vec::<usize>::new());
+        assert_eq!(label_indices(3, 200.0), vec![0, 1, 2]);
+        assert_eq!(label_indices(3, 140.0), vec![0, 1, 2]);
+        assert_eq!(label_indices(6, 113.3), vec![0, 2, 4]);
+        assert_eq!(label_indices(31, 22.0), vec![0, 7, 14, 21, 28]);
+        assert_eq!(label_indices(720, 680.0 / 720.0).len(), 5);
+        assert_eq!(label_indices(2, 0.0), vec![0]);
     }
 
     fn states_row(lead: Value, counts: [u64; 6]) -> Vec<Value> {
