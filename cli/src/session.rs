@@ -45,7 +45,7 @@ pub struct StatementInfo<'a> {
     pub count: usize,
     /// Its `-- name:`, if any.
     pub name: Option<&'a str>,
-    /// Its text, normalised (the parser's rendering).
+    /// Its text as written in the script.
     pub text: &'a str,
 }
 
@@ -527,7 +527,10 @@ impl Session {
             if table.gate_failed() {
                 self.gates_failed += 1;
             }
-            let text = st.statement.to_string();
+            // The statement as written (the HTML pages show it).
+            let text = source
+                .get(st.span.clone())
+                .map_or_else(|| st.statement.to_string(), |t| t.trim().to_owned());
             match &mut self.output {
                 Output::Stdout => sink.statement(
                     &StatementInfo {
