@@ -37,6 +37,7 @@ const STATEMENTS: &[(&str, bool)] = &[
     ("STATES BY COLLECTION AT 2026-10-03", true),
     ("FAILURES FROM 2026-10-01 TO 2026-10-04 EVERY 1d", true),
     ("FAILURES FROM 2026-10-01 TO 2026-10-07 EVERY 1d BY ERROR", true),
+    ("FAILURES FROM 2026-10-10 TO 2026-10-12 EVERY 1d BY ERROR", true),
     ("CLIENTS AT 2026-10-03", false),
     ("HISTORY \"PC-1\"", false),
     (
@@ -129,6 +130,10 @@ fn check_chart(rql: &str, section: ElementRef<'_>, csv: &[Vec<String>]) {
     let titles: BTreeSet<String> = svg.select(&sel("title")).map(text).collect();
     let texts: Vec<String> = svg.select(&sel("text")).map(text).collect();
     let rows = &csv[1..];
+    if rows.is_empty() {
+        assert_eq!(texts, ["no rows to draw"], "{rql}");
+        return;
+    }
     if rql.starts_with("STATES") && rows.len() == 1 {
         // One bar: the legend holds each state's count and share.
         let total: u64 = rows[0][col("total").unwrap()].parse().unwrap();
@@ -409,7 +414,10 @@ fn format_html_in_a_piped_session() {
     let env = fixture();
     let a = env
         .cmd()
-        .write_stdin(".format html\nSTATES IN \"All Desktops\" AT 2026-10-03;\n.format\n")
+        .write_stdin(
+            ".format html\nSTATES IN \"All Desktops\" AT 2026-10-03;\n.format\n\
+             .output report.html\nSHOW DEPLOYMENTS; FAILURES FROM 2026-10-01 TO 2026-10-03 EVERY 1d;\n",
+        )
         .assert()
         .success();
     let out = stdout_of(&a);
@@ -417,4 +425,10 @@ fn format_html_in_a_piped_session() {
     let doc = parse_page(page);
     assert_eq!(doc.select(&sel("svg")).count(), 1);
     assert_eq!(rest, "html\n");
+    // `.output FILE`: one page for the input's two statements.
+    let report = std::fs::read_to_string(env.path().join("report.html")).unwrap();
+    let doc = parse_page(report.trim_end());
+    assert_eq!(doc.select(&sel("section.statement")).count(), 2);
+    assert_eq!(doc.select(&sel("svg")).count(), 1);
+    assert_eq!(report.matches("<!DOCTYPE html>").count(), 1);
 }

@@ -150,10 +150,20 @@ fn row_label(table: &Table, row: &[Value]) -> String {
         .join(" · ")
 }
 
-/// The chart of `table`, if it has one: a complete `<svg>` element.
+/// The chart of `table`, if it has one: a complete `<svg>` element (for a
+/// chartable table without rows, one that says so, so that every `STATES`
+/// and `FAILURES` statement has its chart).
 pub(super) fn chart(table: &Table) -> Option<String> {
-    if table.rows.is_empty() {
-        return None;
+    let chartable = match table.chart {
+        Chart::States => true,
+        Chart::Failures => table.column("failures").is_some(),
+        _ => false,
+    };
+    if chartable && table.rows.is_empty() {
+        let mut s = String::new();
+        open_svg(&mut s, 40, "nothing to draw");
+        s.push_str("<text class=\"empty\" x=\"8\" y=\"24\" fill=\"#666\">no rows to draw</text></svg>");
+        return Some(s);
     }
     match table.chart {
         Chart::States => {
@@ -713,6 +723,52 @@ mod tests {
         assert!(svg.contains("<title>t1: Failed 2</title>"), "{svg}");
         assert!(svg.contains(">t0</text>") && svg.contains(">t1</text>"));
         assert!(svg.contains(">clients</text>"));
+    }
+
+    #[test]
+    fn failure_columns_scale_and_stay_narrow() {
+        let t = Table {
+            columns: vec!["bucket".into(), "failures".into()],
+            rows: vec![
+                vec![Value::Text("b0".into()), Value::Count(2)],
+                vec![Value::Text("b1".into()), Value::Count(4)],
+                vec![Value::Text("b2".into()), Value::Count(0)],
+            ],
+            chart: Chart::Failures,
+            notes: Vec::new(),
+        };
+        let svg = chart(&t).expect("a chart");
+        let attr = |name: &str| -> Vec<f64> {
+            svg.split("<rect class=\"seg\"")
+                .skip(1)
+                .filter_map(|r| {
+                    r.split(&format!(" {name}=\""))
+                        .nth(1)?
+                        .split('"')
+                        .next()?
+                        .parse()
+                        .ok()
+                })
+                .collect()
+        };
+        // axis(4) = (1, 4): 4 failures are the plot's height, 2 half of it.
+        assert_eq!(attr("height"), vec![100.0, 200.0, 0.0]);
+        assert!(attr("width").iter().all(|&w| w == MAX_BAR), "{svg}");
+        // Bars stand on the x axis.
+        let bottom = f64::from(30 + PLOT_HEIGHT);
+        for (y, h) in attr("y").iter().zip(attr("height")) {
+            assert_eq!(y + h, bottom);
+        }
+        assert!(svg.contains("<title>b1: 4 failures</title>"), "{svg}");
+        assert!(svg.contains(">failures</text>") && svg.contains(">bucket start</text>"));
+        assert_eq!(svg.matches("class=\"ytick\"").count(), 5, "0 to 4 by 1");
+
+        let empty = Table {
+            rows: Vec::new(),
+            ..t
+        };
+        assert!(chart(&empty).expect("a chart").contains("no rows"));
+        assert!(chart(&Table::new(&["collection"], Chart::None)).is_none());
     }
 
     #[test]
