@@ -124,6 +124,7 @@ a{color:inherit;text-decoration:none}
 section.statement{break-inside:avoid-page}
 thead{display:table-header-group}
 tr{break-inside:avoid}
+table{font-size:9pt}td{white-space:nowrap}
 figure.chart{overflow:visible}
 *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 }
