@@ -61,18 +61,22 @@ pub enum Command {
 Examples:
   rollcall query 'STATES IN \"All Desktops\" AT 2026-11-01T12:00:00Z'
   rollcall query 'FAILURES FROM $from TO $from + 7d EVERY 1d' --param from=2026-10-01 --format json
+  rollcall query 'STATES BY COLLECTION AT NOW' --format html > states.html
 
-Several statements print one result each, separated by a blank line.")]
+Several statements print one result each, separated by a blank line (with
+--format html: one page holding every result).")]
     Query(QueryArgs),
     /// Run a saved query file (.rql): parameters checked first, statements in order
     #[command(after_help = "\
 Examples:
   rollcall run weekly.rql --param from=2026-10-01 --param to=2026-10-08
   rollcall run weekly.rql --param from=2026-10-01 --output-dir reports/ --format csv
+  rollcall run weekly.rql --format html --output-dir out/
 
 With --output-dir each statement is written to its own file, named after its
-`-- name: x` line (x.csv) or its position (01.csv, 02.csv, ...). The run stops at
-the first failing statement and names it.")]
+`-- name: x` line (x.csv) or its position (01.csv, 02.csv, ...); with --format
+html also out/index.html linking every page. The run stops at the first failing
+statement and names it.")]
     Run(RunArgs),
     /// Interactive shell (also what `rollcall` alone starts on a terminal)
     #[command(after_help = "\
@@ -215,7 +219,7 @@ pub enum SnapshotFormat {
     Ndjson,
 }
 
-/// Output format of query results (`table`, `csv`, `json`, `ndjson`).
+/// Output format of query results (`table`, `csv`, `json`, `ndjson`, `html`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
     /// Aligned table with bars (for people)
@@ -226,6 +230,8 @@ pub enum FormatArg {
     Json,
     /// One JSON object per line
     Ndjson,
+    /// A self-contained HTML page: tables, and SVG charts of STATES and FAILURES
+    Html,
 }
 
 /// A `k=v` query parameter.

@@ -6,7 +6,10 @@
 //! `--output-dir` each statement gets its own file (`<name>.<ext>` from its
 //! `-- name:` line, else its position `01.csv`), and the default format there
 //! is csv; parameters are all checked before anything runs; a bound
-//! parameter that the script does not use is a warning, not an error.
+//! parameter that the script does not use is a warning, not an error. In
+//! the HTML format standard output gets one page holding every statement,
+//! and `--output-dir` a page per statement plus `index.html` linking them
+//! (so no statement may be named `index`).
 
 use std::collections::HashSet;
 use std::io::{self, BufWriter, IsTerminal};
@@ -17,7 +20,7 @@ use rollcall_query::{OutputFormat, Params};
 
 use crate::UsageError;
 use crate::args::{FormatArg, Param, QueryArgs, RunArgs};
-use crate::session::{DirSink, Session, StreamSink, extension, file_stem};
+use crate::session::{DirSink, INDEX_PAGE, Session, StreamSink, extension, file_stem};
 
 /// The format for standard output: `--format`, else table on a terminal, else csv.
 pub fn stdout_format(arg: Option<FormatArg>) -> OutputFormat {
@@ -35,6 +38,7 @@ pub fn to_output_format(f: FormatArg) -> OutputFormat {
         FormatArg::Csv => OutputFormat::Csv,
         FormatArg::Json => OutputFormat::Json,
         FormatArg::Ndjson => OutputFormat::Ndjson,
+        FormatArg::Html => OutputFormat::Html,
     }
 }
 
@@ -84,6 +88,7 @@ pub fn query(db: &Path, a: &QueryArgs) -> anyhow::Result<()> {
     refuse_unused(&session, &a.rql, "the query")?;
     let stdout = io::stdout().lock();
     let mut sink = StreamSink::new(BufWriter::new(stdout), session.format);
+    sink.set_title("rollcall query");
     let n = session.run_script(&a.rql, "query", &mut sink)?;
     if n == 0 {
         return Err(
@@ -133,6 +138,9 @@ pub fn run(db: &Path, a: &RunArgs) -> anyhow::Result<()> {
         Some(dir) => {
             let count = script.statements.len();
             let mut seen = HashSet::new();
+            if format == OutputFormat::Html {
+                seen.insert(INDEX_PAGE.to_owned());
+            }
             for (i, st) in script.statements.iter().enumerate() {
                 let file = format!(
                     "{}.{}",
@@ -141,17 +149,24 @@ pub fn run(db: &Path, a: &RunArgs) -> anyhow::Result<()> {
                 );
                 if !seen.insert(file.clone()) {
                     return Err(UsageError(format!(
-                        "{origin}: two statements would write {file}; give them different `-- name:` lines"
+                        "{origin}: {} would write {file}; give them different `-- name:` lines",
+                        if file == INDEX_PAGE {
+                            "a statement and the index page"
+                        } else {
+                            "two statements"
+                        }
                     ))
                     .into());
                 }
             }
             let mut sink = DirSink::new(dir, format)?;
+            sink.title.clone_from(&origin);
             session.run_script(&source, &origin, &mut sink)?;
         }
         None => {
             let stdout = io::stdout().lock();
             let mut sink = StreamSink::new(BufWriter::new(stdout), format);
+            sink.set_title(&origin);
             session.run_script(&source, &origin, &mut sink)?;
         }
     }

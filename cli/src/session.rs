@@ -36,19 +36,65 @@ pub fn wall_clock() -> Timestamp {
     Timestamp(ms)
 }
 
+/// A statement whose table a [`Sink`] receives.
+#[derive(Clone, Copy, Debug)]
+pub struct StatementInfo<'a> {
+    /// Its position in the script, 0-based.
+    pub index: usize,
+    /// How many statements the script has.
+    pub count: usize,
+    /// Its `-- name:`, if any.
+    pub name: Option<&'a str>,
+    /// Its text as written in the script.
+    pub text: &'a str,
+}
+
 /// Where tables go.
 pub trait Sink {
     /// Receives the table of statement `index` (0-based) of `count`.
     fn table(&mut self, index: usize, count: usize, name: Option<&str>, table: &Table) -> anyhow::Result<()>;
+
+    /// Receives the table of a statement with its text; by default
+    /// [`Sink::table`].
+    fn statement(&mut self, st: &StatementInfo<'_>, table: &Table) -> anyhow::Result<()> {
+        self.table(st.index, st.count, st.name, table)
+    }
+
+    /// The script ended, after its last statement or a failing one: write
+    /// what was held back (the HTML page of every table). By default nothing.
+    fn finish(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
-/// Writes tables to a stream, separated by a blank line.
+/// A table held back for an HTML page: (1-based number, name, text, table).
+type Held = (usize, Option<String>, Option<String>, Table);
+
+/// Writes one HTML page holding `held` to `out`.
+fn write_held_page(title: &str, held: &[Held], out: &mut dyn Write) -> io::Result<()> {
+    let sections: Vec<rollcall_query::html::Section<'_>> = held
+        .iter()
+        .map(|(number, name, text, table)| rollcall_query::html::Section {
+            number: *number,
+            name: name.as_deref(),
+            statement: text.as_deref(),
+            table,
+        })
+        .collect();
+    rollcall_query::html::write_page(title, None, &sections, out)
+}
+
+/// Writes tables to a stream, separated by a blank line; in the HTML
+/// format, holds them back and writes one page per script
+/// ([`Sink::finish`]).
 #[derive(Debug)]
 pub struct StreamSink<W: Write> {
     out: W,
     format: OutputFormat,
     style: TableStyle,
     written: usize,
+    title: String,
+    held: Vec<Held>,
 }
 
 impl<W: Write> StreamSink<W> {
@@ -59,7 +105,14 @@ impl<W: Write> StreamSink<W> {
             format,
             style: TableStyle::default(),
             written: 0,
+            title: "rollcall".to_owned(),
+            held: Vec::new(),
         }
+    }
+
+    /// The title of the HTML page (`rollcall` unless set).
+    pub fn set_title(&mut self, title: &str) {
+        title.clone_into(&mut self.title);
     }
 
     /// The stream back.
@@ -83,18 +136,56 @@ impl<W: Write> StreamSink<W> {
     }
 }
 
-impl<W: Write> Sink for StreamSink<W> {
-    fn table(
-        &mut self,
-        _index: usize,
-        _count: usize,
-        _name: Option<&str>,
-        table: &Table,
-    ) -> anyhow::Result<()> {
+impl<W: Write> StreamSink<W> {
+    fn write_table(&mut self, table: &Table) -> anyhow::Result<()> {
         if self.written > 0 {
             self.out.write_all(b"\n")?;
         }
         rollcall_query::render_styled(table, self.format, self.style, &mut self.out)?;
+        self.out.flush()?;
+        self.written += 1;
+        Ok(())
+    }
+}
+
+impl<W: Write> Sink for StreamSink<W> {
+    fn table(
+        &mut self,
+        index: usize,
+        _count: usize,
+        name: Option<&str>,
+        table: &Table,
+    ) -> anyhow::Result<()> {
+        if self.format == OutputFormat::Html {
+            self.held
+                .push((index + 1, name.map(str::to_owned), None, table.clone()));
+            return Ok(());
+        }
+        self.write_table(table)
+    }
+
+    fn statement(&mut self, st: &StatementInfo<'_>, table: &Table) -> anyhow::Result<()> {
+        if self.format == OutputFormat::Html {
+            self.held.push((
+                st.index + 1,
+                st.name.map(str::to_owned),
+                Some(st.text.to_owned()),
+                table.clone(),
+            ));
+            return Ok(());
+        }
+        self.write_table(table)
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let held = std::mem::take(&mut self.held);
+        if self.written > 0 {
+            self.out.write_all(b"\n")?;
+        }
+        write_held_page(&self.title, &held, &mut self.out)?;
         self.out.flush()?;
         self.written += 1;
         Ok(())
@@ -108,6 +199,7 @@ pub fn extension(format: OutputFormat) -> &'static str {
         OutputFormat::Csv => "csv",
         OutputFormat::Json => "json",
         OutputFormat::Ndjson => "ndjson",
+        OutputFormat::Html => "html",
     }
 }
 
@@ -134,13 +226,24 @@ pub fn file_stem(index: usize, count: usize, name: Option<&str>) -> String {
     format!("{:0width$}", index + 1)
 }
 
-/// Writes each table to its own file in a directory.
+/// The index page `run --format html --output-dir` writes beside the
+/// statements' pages.
+pub const INDEX_PAGE: &str = "index.html";
+
+/// A line of the index page: file name, name, text, rows, gate verdict.
+type IndexLine = (String, Option<String>, String, usize, Option<bool>);
+
+/// Writes each table to its own file in a directory; in the HTML format
+/// also an index page ([`INDEX_PAGE`]) linking them ([`Sink::finish`]).
 #[derive(Debug)]
 pub struct DirSink {
     dir: PathBuf,
     format: OutputFormat,
     /// Files written, with their row counts.
     pub written: Vec<(PathBuf, usize)>,
+    /// The title of the HTML pages (`rollcall` unless set).
+    pub title: String,
+    index: Vec<IndexLine>,
 }
 
 impl DirSink {
@@ -151,21 +254,38 @@ impl DirSink {
             dir: dir.to_path_buf(),
             format,
             written: Vec::new(),
+            title: "rollcall".to_owned(),
+            index: Vec::new(),
         })
     }
-}
 
-impl Sink for DirSink {
-    fn table(&mut self, index: usize, count: usize, name: Option<&str>, table: &Table) -> anyhow::Result<()> {
-        let path = self.dir.join(format!(
+    fn write_file(
+        &mut self,
+        st: &StatementInfo<'_>,
+        text: Option<&str>,
+        table: &Table,
+    ) -> anyhow::Result<()> {
+        let file_name = format!(
             "{}.{}",
-            file_stem(index, count, name),
+            file_stem(st.index, st.count, st.name),
             extension(self.format)
-        ));
+        );
+        let path = self.dir.join(&file_name);
         let file = File::create(&path).with_context(|| format!("create {}", path.display()))?;
         let mut w = BufWriter::new(file);
-        rollcall_query::render(table, self.format, &mut w)
-            .with_context(|| format!("write {}", path.display()))?;
+        match self.format {
+            OutputFormat::Html => {
+                let section = rollcall_query::html::Section {
+                    number: st.index + 1,
+                    name: st.name,
+                    statement: text,
+                    table,
+                };
+                rollcall_query::html::write_page(&self.title, Some(INDEX_PAGE), &[section], &mut w)
+            }
+            format => rollcall_query::render(table, format, &mut w),
+        }
+        .with_context(|| format!("write {}", path.display()))?;
         w.flush().with_context(|| format!("write {}", path.display()))?;
         crate::note(&format!(
             "wrote {} ({})",
@@ -173,6 +293,60 @@ impl Sink for DirSink {
             crate::plural(table.rows.len() as u64, "row", "rows")
         ));
         self.written.push((path, table.rows.len()));
+        self.index.push((
+            file_name,
+            st.name.map(str::to_owned),
+            text.unwrap_or_default().to_owned(),
+            table.rows.len(),
+            rollcall_query::html::gate_passed(table),
+        ));
+        Ok(())
+    }
+}
+
+impl Sink for DirSink {
+    fn table(&mut self, index: usize, count: usize, name: Option<&str>, table: &Table) -> anyhow::Result<()> {
+        let st = StatementInfo {
+            index,
+            count,
+            name,
+            text: "",
+        };
+        self.write_file(&st, None, table)
+    }
+
+    fn statement(&mut self, st: &StatementInfo<'_>, table: &Table) -> anyhow::Result<()> {
+        self.write_file(st, Some(st.text), table)
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        if self.format != OutputFormat::Html || self.index.is_empty() {
+            return Ok(());
+        }
+        let entries: Vec<rollcall_query::html::IndexEntry<'_>> = self
+            .index
+            .iter()
+            .map(
+                |(href, name, text, rows, gate)| rollcall_query::html::IndexEntry {
+                    href,
+                    name: name.as_deref(),
+                    statement: text,
+                    rows: *rows,
+                    gate_passed: *gate,
+                },
+            )
+            .collect();
+        let path = self.dir.join(INDEX_PAGE);
+        let file = File::create(&path).with_context(|| format!("create {}", path.display()))?;
+        let mut w = BufWriter::new(file);
+        rollcall_query::html::write_index(&self.title, &entries, &mut w)
+            .and_then(|()| w.flush())
+            .with_context(|| format!("write {}", path.display()))?;
+        crate::note(&format!(
+            "wrote {} ({})",
+            path.display(),
+            crate::plural(entries.len() as u64, "page", "pages")
+        ));
         Ok(())
     }
 }
@@ -322,6 +496,34 @@ impl Session {
         }
         let snapshot = self.snapshot()?;
         self.last = Some(snapshot.fork());
+        let mut held = Vec::new();
+        let ran = self.run_statements(&script, &snapshot, source, at, sink, &mut held);
+        // What was held back for a page is written even when a statement
+        // failed: the tables before it, as the other formats print them.
+        let finished = sink.finish();
+        let page = match &mut self.output {
+            Output::File(path, w) if !held.is_empty() => write_held_page(at.0, &held, w)
+                .and_then(|()| w.write_all(b"\n"))
+                .and_then(|()| w.flush())
+                .with_context(|| format!("write {}", path.display())),
+            _ => Ok(()),
+        };
+        let count = ran?;
+        finished?;
+        page?;
+        Ok(count)
+    }
+
+    fn run_statements(
+        &mut self,
+        script: &rollcall_query::Script,
+        snapshot: &Snapshot,
+        source: &str,
+        at: (&str, usize),
+        sink: &mut dyn Sink,
+        held: &mut Vec<Held>,
+    ) -> anyhow::Result<usize> {
+        let count = script.statements.len();
         let now = self.now.unwrap_or_else(wall_clock);
         for (i, st) in script.statements.iter().enumerate() {
             let opts = ExecOptions {
@@ -330,7 +532,7 @@ impl Session {
                 cancel: Some(self.cancel.clone()),
             };
             let started = Instant::now();
-            let table = rollcall_query::execute(&snapshot, &st.statement, &opts).map_err(|e| {
+            let table = rollcall_query::execute(snapshot, &st.statement, &opts).map_err(|e| {
                 let note = (count > 1).then(|| {
                     let named = st.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
                     let before = match i {
@@ -349,8 +551,23 @@ impl Session {
             if table.gate_failed() {
                 self.gates_failed += 1;
             }
+            // The statement as written (the HTML pages show it).
+            let text = source
+                .get(st.span.clone())
+                .map_or_else(|| st.statement.to_string(), |t| t.trim().to_owned());
             match &mut self.output {
-                Output::Stdout => sink.table(i, count, st.name.as_deref(), &table)?,
+                Output::Stdout => sink.statement(
+                    &StatementInfo {
+                        index: i,
+                        count,
+                        name: st.name.as_deref(),
+                        text: &text,
+                    },
+                    &table,
+                )?,
+                Output::File(..) if self.format == OutputFormat::Html => {
+                    held.push((i + 1, st.name.clone(), Some(text), table.clone()));
+                }
                 Output::File(path, w) => {
                     rollcall_query::render(&table, self.format, w)
                         .and_then(|()| w.write_all(b"\n"))
@@ -520,7 +737,8 @@ Statements end with `;` and may span lines (the prompt shows `->` until the
 leaves.
 
 .help                 this text (also help or \\? at an empty prompt)
-.format F             result format: table, csv, json, ndjson (no F: show it)
+.format F             result format: table, csv, json, ndjson, html (no F:
+                      show it; html: one page per input, best with .output)
 .mode M               table layout: auto (vertical records when the table is
                       wider than the terminal), table, vertical; or a format
 .timing on|off        print how long each statement took

@@ -3,7 +3,7 @@
 //! as the tables of SPEC.md section 4.
 //!
 //! ```text
-//! text ──syntax──> Script/Statement ──plan──> Plan ──exec──> Table ──render──> csv | json | ndjson | table
+//! text ──syntax──> Script/Statement ──plan──> Plan ──exec──> Table ──render──> csv | json | ndjson | table | html
 //! ```
 //!
 //! Invariants: `query` uses only `engine`'s public read API (a [`Snapshot`](rollcall_engine::Snapshot));
@@ -29,6 +29,7 @@ pub mod zone;
 pub use error::{ErrorKind, NameKind, QueryError};
 pub use exec::{ExecOptions, Params, check_params, execute};
 pub use plan::MAX_POINTS;
+pub use render::html;
 pub use render::{Layout, OutputFormat, TableStyle, UnknownFormat, render, render_styled};
 pub use result::{Chart, Table, Value};
 pub use suggest::closest as closest_name;

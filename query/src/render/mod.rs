@@ -1,5 +1,5 @@
-//! Rendering a [`Table`] as CSV, JSON, NDJSON or an aligned table with bars
-//! (SPEC.md section 4).
+//! Rendering a [`Table`] as CSV, JSON, NDJSON, an aligned table with bars
+//! (SPEC.md section 4) or an HTML page with charts ([`html`], SPEC 7.7).
 //!
 //! Invariants: CSV, JSON and NDJSON are the stable interface — column names
 //! and order come from the table unchanged, times print as RFC 3339 UTC
@@ -10,6 +10,7 @@
 
 mod bars;
 mod csv;
+pub mod html;
 mod json;
 mod table;
 mod vertical;
@@ -31,24 +32,29 @@ pub enum OutputFormat {
     Json,
     /// One JSON object per line.
     Ndjson,
+    /// A self-contained HTML page: tables, and SVG charts for `STATES`
+    /// and `FAILURES`.
+    Html,
 }
 
 impl OutputFormat {
     /// Every format, in the order `--help` lists them.
-    pub const ALL: [OutputFormat; 4] = [
+    pub const ALL: [OutputFormat; 5] = [
         OutputFormat::Table,
         OutputFormat::Csv,
         OutputFormat::Json,
         OutputFormat::Ndjson,
+        OutputFormat::Html,
     ];
 
-    /// `table`, `csv`, `json` or `ndjson`.
+    /// `table`, `csv`, `json`, `ndjson` or `html`.
     pub fn as_str(self) -> &'static str {
         match self {
             OutputFormat::Table => "table",
             OutputFormat::Csv => "csv",
             OutputFormat::Json => "json",
             OutputFormat::Ndjson => "ndjson",
+            OutputFormat::Html => "html",
         }
     }
 }
@@ -59,15 +65,16 @@ impl fmt::Display for OutputFormat {
     }
 }
 
-/// An output format name that is none of `table`, `csv`, `json`, `ndjson`.
+/// An output format name that is none of `table`, `csv`, `json`, `ndjson`,
+/// `html`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown output format {0:?}; use table, csv, json or ndjson")]
+#[error("unknown output format {0:?}; use table, csv, json, ndjson or html")]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for OutputFormat {
     type Err = UnknownFormat;
 
-    /// Case-insensitive `table`, `csv`, `json` or `ndjson`.
+    /// Case-insensitive `table`, `csv`, `json`, `ndjson` or `html`.
     fn from_str(s: &str) -> Result<OutputFormat, UnknownFormat> {
         OutputFormat::ALL
             .into_iter()
@@ -139,7 +146,9 @@ pub fn render_styled(
     }
 }
 
-/// Writes `table` to `out` in `format`.
+/// Writes `table` to `out` in `format` (`html`: a page of its own; several
+/// tables on one page, or an index page, are [`html::write_page`] and
+/// [`html::write_index`]).
 ///
 /// ```
 /// use rollcall_query::{Chart, OutputFormat, Table, Value, render};
@@ -171,5 +180,6 @@ pub fn render(table: &Table, format: OutputFormat, out: &mut dyn Write) -> io::R
         OutputFormat::Csv => csv::write(table, out),
         OutputFormat::Json => json::write_array(table, out),
         OutputFormat::Ndjson => json::write_lines(table, out),
+        OutputFormat::Html => html::write(table, out),
     }
 }
