@@ -185,7 +185,7 @@ fn scripts_spans_names_and_parameters() {
     ]);
     let err = check_params(&script, &bad).expect_err("a bad duration");
     assert_eq!(err.kinds().count(), 1);
-    assert!(err.to_string().contains("$step"), "{err}");
+    assert!(err.to_string().contains("--param step="), "{err}");
 
     assert!(parse_script("").expect("empty").statements.is_empty());
     assert!(
