@@ -94,8 +94,10 @@ pub(crate) struct FailureRollup {
 /// far-off times (year 0000 and 9999, a time in epoch microseconds) span
 /// millions of hours: past this the rollup is not built at all, so neither
 /// compaction, nor the checkpoint file it is stored in, nor a query grows
-/// with the time span instead of the data.
-pub(crate) const CELL_BUDGET: u64 = 8 << 20;
+/// with the time span instead of the data. Each cell is stored as 8 bytes,
+/// so a store with few failures spends at most 2 MiB on its rollup (about
+/// 30 years of hours for one deployment without collections).
+pub(crate) const CELL_BUDGET: u64 = 1 << 18;
 
 impl FailureRollup {
     /// Replays every base failure against every base membership change, in

@@ -76,6 +76,26 @@ fn times_at_both_ends_of_the_range_compact_small_and_answer_the_same() {
     assert_eq!(fast, swept);
 }
 
+/// Found by the proptest below in CI: two failures 73 years apart (hours
+/// 5,170,000 and 5,810,000 after the epoch, one collection) spanned fewer
+/// hourly cells than the first budget (8M), so compaction wrote a 10 MB
+/// dense rollup for two rows. The budget is now 2^18 cells.
+#[test]
+fn two_failures_decades_apart_keep_the_store_small() {
+    let span = 24 * 365 * 3000 * HOUR;
+    let times: Vec<i64> = [0.220_908_033_591_331_52f64, 0.196_589_827_614_088_22]
+        .iter()
+        .map(|f| (f * span as f64) as i64)
+        .collect();
+    let (_d, mut store) = store_with_failures(&times);
+    store.compact().unwrap();
+    let bytes = store.stats().bytes_on_disk;
+    assert!(bytes < 4 << 20, "the store takes {bytes} bytes after compaction");
+    let from = times[1].div_euclid(HOUR) * HOUR;
+    let (fast, swept) = histograms(&store, from, from + 2000 * HOUR, HOUR);
+    assert_eq!(fast, swept);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24),
