@@ -96,6 +96,12 @@ pub(crate) fn open_writer(storage: Arc<dyn Storage>, opts: Options, mode: Mode) 
         _ => {}
     }
     let manifest = Manifest::read(st)?;
+    // The manifest read may be one whose rename was never made durable (its
+    // writer died between the rename and the directory fsync). Everything it
+    // names is durable already; make its own entry durable before acting on
+    // it, or a power loss after orphan removal could bring back an older
+    // manifest naming logs and segments already removed.
+    st.sync_dir("").map_err(|e| io_err(st, "fsync directory", "", e))?;
     let loaded = load(&storage, &manifest)?;
     // Recovery: cut what no manifest or commit record covers.
     if loaded.dict_file_len > manifest.dict_bytes {

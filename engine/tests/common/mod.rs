@@ -80,6 +80,12 @@ pub fn small_options() -> Options {
         auto_flush: true,
         txn_spill_rows: 40,
         mmap: true,
+        // Automatic maintenance folds a delta of 50 rows (or a quarter of
+        // the base) or 3 segments.
+        log_tail_rows: 20,
+        delta_min_rows: 50,
+        delta_ratio: 0.25,
+        delta_max_segments: 3,
         ..Options::default()
     }
 }
