@@ -21,7 +21,25 @@ use crate::{UsageError, note};
 
 /// Opens the store for writing, creating it when there is none.
 pub fn open_writer(db: &Path) -> anyhow::Result<Store> {
-    Store::open_or_create(db, Options::default()).with_context(|| format!("open store {}", db.display()))
+    Store::open_or_create(db, writer_options()?).with_context(|| format!("open store {}", db.display()))
+}
+
+/// The writer's options: the defaults, with the maintenance policy's delta
+/// bound taken from `ROLLCALL_DELTA_MAX_SEGMENTS` when set (how many delta
+/// segments may pile up before the writer folds them into the base; a
+/// smaller number keeps queries closer to compacted speed at more
+/// compaction work).
+fn writer_options() -> anyhow::Result<Options> {
+    let mut opts = Options::default();
+    if let Some(v) = std::env::var_os("ROLLCALL_DELTA_MAX_SEGMENTS") {
+        let v = v.to_string_lossy();
+        opts.delta_max_segments = v.trim().parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            UsageError(format!(
+                "ROLLCALL_DELTA_MAX_SEGMENTS={v:?}: expected a whole number of segments, at least 1"
+            ))
+        })?;
+    }
+    Ok(opts)
 }
 
 /// Opens the store read-only (it must exist).

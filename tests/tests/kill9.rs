@@ -20,6 +20,11 @@
 //! * the killed command is then run again to completion (resume) and `K`
 //!   must equal `C` with every file of the round.
 //!
+//! Ingests run with `ROLLCALL_DELTA_MAX_SEGMENTS=2`, so that their automatic
+//! maintenance (SPEC 7.8: the flush at the end of a command and the
+//! compaction once the delta is due) runs every few rounds and kills land
+//! inside it; the test fails if no ingest ran one.
+//!
 //! `ROLLCALL_KILL9_ROUNDS` sets the number of rounds (default 30, the CI
 //! variant, a few seconds) and `ROLLCALL_KILL9_SEED` the seed. The long variant is
 //! `tests/scripts/kill9-long.sh` (500 rounds, release build).
@@ -90,10 +95,19 @@ const STAT_KEYS: &[&str] = &[
     "time_range",
 ];
 
+/// Delta segments the writer lets pile up before it folds them in (SPEC
+/// 7.8): small, so that ingests run automatic compactions often and the
+/// kills land inside them too.
+const DELTA_MAX_SEGMENTS: &str = "2";
+
+/// Completed ingests whose automatic maintenance folded the delta in.
+static MAINTENANCE_RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn run(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(bin())
         .args(args)
         .env("NO_COLOR", "1")
+        .env("ROLLCALL_DELTA_MAX_SEGMENTS", DELTA_MAX_SEGMENTS)
         .env_remove("ROLLCALL_DB")
         .stdin(Stdio::null())
         .output()
@@ -347,6 +361,7 @@ fn run_and_kill(db: &Db, args: &[&std::ffi::OsStr], delay: Duration) -> (Outcome
     let mut child = Command::new(bin())
         .args(db.args(args))
         .env("NO_COLOR", "1")
+        .env("ROLLCALL_DELTA_MAX_SEGMENTS", DELTA_MAX_SEGMENTS)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -363,6 +378,9 @@ fn run_and_kill(db: &Db, args: &[&std::ffi::OsStr], delay: Duration) -> (Outcome
     let _ = child.kill();
     let out = child.wait_with_output().expect("wait for rollcall");
     let took = started.elapsed();
+    if text(&out.stderr).contains("maintenance: folded") {
+        MAINTENANCE_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     match (out.status.code(), out.status.signal()) {
         (Some(0), _) => (Outcome::Completed, took),
         (_, Some(9)) => (Outcome::Killed, took),
@@ -501,9 +519,14 @@ fn sigkill_at_random_moments_loses_no_acknowledged_write() {
             );
         }
     }
+    let maintained = MAINTENANCE_RUNS.load(std::sync::atomic::Ordering::Relaxed);
     println!(
-        "kill9: {rounds} rounds survived (seed {seed:#x}): {killed} killed mid-run ({absent} with the file rolled back whole, {partial_prefix} keeping a prefix of a two-file command), {completed} completed before the kill, {compactions} compactions; 0 acknowledged writes lost; {:.1} s",
+        "kill9: {rounds} rounds survived (seed {seed:#x}): {killed} killed mid-run ({absent} with the file rolled back whole, {partial_prefix} keeping a prefix of a two-file command), {completed} completed before the kill, {compactions} compactions, ingests that ran an automatic compaction to the end: {maintained} (others were killed inside theirs); 0 acknowledged writes lost; {:.1} s",
         started.elapsed().as_secs_f64()
     );
     assert!(killed > 0 || rounds < 4, "no round was killed mid-run");
+    assert!(
+        maintained > 0 || rounds < 10,
+        "no ingest ran its automatic maintenance: the harness does not cover it"
+    );
 }
