@@ -374,4 +374,3 @@ fn interrupted_recovery_recovers() {
         }
     }
 }
-

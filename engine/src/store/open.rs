@@ -101,7 +101,8 @@ pub(crate) fn open_writer(storage: Arc<dyn Storage>, opts: Options, mode: Mode) 
     // names is durable already; make its own entry durable before acting on
     // it, or a power loss after orphan removal could bring back an older
     // manifest naming logs and segments already removed.
-    st.sync_dir("").map_err(|e| io_err(st, "fsync directory", "", e))?;
+    st.sync_dir("")
+        .map_err(|e| io_err(st, "fsync directory", "", e))?;
     let loaded = load(&storage, &manifest)?;
     // Recovery: cut what no manifest or commit record covers.
     if loaded.dict_file_len > manifest.dict_bytes {
