@@ -499,13 +499,13 @@ fn translated_sql_matches_rollcall_on_duckdb_and_clickhouse() {
                 Some(t) if rql.contains("NOW") => rql.replace("NOW", t.trim()),
                 _ => (*rql).to_owned(),
             };
-            let want = ok(
-                rollcall(
-                    &f.db,
-                    &["query", "--format", "csv", "-p", &now_param, &expected_rql],
-                ),
-                &format!("query {expected_rql}"),
-            );
+            // `query` refuses a parameter the statement does not use.
+            let mut query = vec!["query", "--format", "csv"];
+            if expected_rql.contains("$now") {
+                query.extend(["-p", now_param.as_str()]);
+            }
+            query.push(&expected_rql);
+            let want = ok(rollcall(&f.db, &query), &format!("query {expected_rql}"));
             sql.insert(dialect.to_owned(), serde_json::Value::String(text));
             expected.insert(dialect.to_owned(), serde_json::Value::String(want));
         }
