@@ -86,7 +86,6 @@ pub fn small_options() -> Options {
         delta_min_rows: 50,
         delta_ratio: 0.25,
         delta_max_segments: 3,
-        ..Options::default()
     }
 }
 
