@@ -442,6 +442,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_write() {
     let started = Instant::now();
     let (mut killed, mut completed, mut absent, mut partial_prefix, mut compactions) = (0, 0, 0, 0, 0);
     let mut compact_time = Duration::from_millis(40);
+    let (mut killed_in_maintenance, mut clean_maintenances) = (0, 0);
     for round in 0..rounds {
         let job = match rng.below(100) {
             0..=14 => Job::Compact,
@@ -456,17 +457,38 @@ fn sigkill_at_random_moments_loses_no_acknowledged_write() {
         // answers after each prefix are the only states `K` may be in.
         let mut allowed = vec![clean_answers.clone()];
         let mut typical = compact_time;
+        // When the clean run of this job ran its automatic maintenance: the
+        // last `maintenance` of the `typical` run time.
+        let mut maintenance = Duration::ZERO;
         if let Job::Ingest { kind, files } = &job {
             typical = Duration::ZERO;
             for f in files {
                 let t = Instant::now();
-                clean_db.must(&["ingest".as_ref(), kind.as_ref(), f.as_os_str()]);
+                let out = clean_db.must(&["ingest".as_ref(), kind.as_ref(), f.as_os_str()]);
                 typical += t.elapsed();
+                maintenance = maintenance_time(&text(&out.stderr)).unwrap_or(Duration::ZERO);
                 allowed.push(clean_db.answers());
             }
         }
-        let delay = Duration::from_micros(rng.below(typical.as_micros() as u64 * 11 / 10 + 1));
+        // Rounds whose clean run folded its delta aim the kill into that fold
+        // (every one until a kill landed there, then half of them; the killed
+        // store's delta may differ, so this aims, it does not guarantee); the
+        // others kill at any moment of the run.
+        if !maintenance.is_zero() {
+            clean_maintenances += 1;
+        }
+        let aimed =
+            !maintenance.is_zero() && maintenance < typical && (killed_in_maintenance == 0 || rng.chance(50));
+        let delay = if aimed {
+            let span = maintenance.as_micros() as u64;
+            typical - maintenance + Duration::from_micros(rng.below(span + 1))
+        } else {
+            Duration::from_micros(rng.below(typical.as_micros() as u64 * 11 / 10 + 1))
+        };
         let (outcome, took) = run_and_kill(&killed_db, &job.args(), delay);
+        if aimed && outcome == Outcome::Killed {
+            killed_in_maintenance += 1;
+        }
         if matches!(job, Job::Compact) {
             compactions += 1;
             if outcome == Outcome::Completed {
@@ -521,12 +543,23 @@ fn sigkill_at_random_moments_loses_no_acknowledged_write() {
     }
     let maintained = MAINTENANCE_RUNS.load(std::sync::atomic::Ordering::Relaxed);
     println!(
-        "kill9: {rounds} rounds survived (seed {seed:#x}): {killed} killed mid-run ({absent} with the file rolled back whole, {partial_prefix} keeping a prefix of a two-file command), {completed} completed before the kill, {compactions} compactions, ingests that ran an automatic compaction to the end: {maintained} (others were killed inside theirs); 0 acknowledged writes lost; {:.1} s",
+        "kill9: {rounds} rounds survived (seed {seed:#x}): {killed} killed mid-run ({absent} with the file rolled back whole, {partial_prefix} keeping a prefix of a two-file command), {completed} completed before the kill, {compactions} compactions, {killed_in_maintenance} killed at a moment aimed inside the automatic maintenance (of {clean_maintenances} rounds whose clean run ran one), {maintained} ran it to the end; 0 acknowledged writes lost; {:.1} s",
         started.elapsed().as_secs_f64()
     );
     assert!(killed > 0 || rounds < 4, "no round was killed mid-run");
     assert!(
-        maintained > 0 || rounds < 10,
-        "no ingest ran its automatic maintenance: the harness does not cover it"
+        maintained + killed_in_maintenance > 0 || rounds < 10,
+        "no ingest ran its automatic maintenance and none was killed inside it: the harness does not cover it"
     );
+}
+
+/// How long the automatic maintenance took, from the line an ingest prints
+/// after it (`maintenance: folded … in 0.12 s`).
+fn maintenance_time(stderr: &str) -> Option<Duration> {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("maintenance: folded"))?;
+    let secs = line.rsplit_once(" in ")?.1.strip_suffix(" s")?;
+    secs.parse::<f64>().ok().map(Duration::from_secs_f64)
 }
