@@ -103,6 +103,18 @@ Examples:
 The store must be empty (a new directory): the demo refuses to mix its fleet
 into existing data unless --force is given.")]
     Demo(DemoArgs),
+    /// Read-only HTTP server: POST /query, a JSON API and a live dashboard at /
+    #[command(after_help = "\
+Examples:
+  rollcall --db fleet.db serve                       then open http://127.0.0.1:7878/
+  rollcall --db fleet.db serve --listen 0.0.0.0:7878 --token \"$(openssl rand -hex 16)\"
+  curl -s --data-binary 'STATES IN \"All Desktops\" AT NOW' 'http://127.0.0.1:7878/query?format=csv'
+
+The store is opened read-only and followed: new commits and compactions by
+another process show up without a restart. Any address other than loopback
+needs --token; clients send it as `Authorization: Bearer T` (the dashboard
+asks for it once). See docs/serve.md.")]
+    Serve(ServeArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Example:\n  rollcall completions bash > ~/.local/share/bash-completion/completions/rollcall"
@@ -321,6 +333,38 @@ pub struct DemoArgs {
     /// Add the demo fleet even when the store already holds data
     #[arg(long)]
     pub force: bool,
+}
+
+/// `rollcall serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    pub listen: String,
+
+    /// Bearer token every API request must carry (required off loopback)
+    #[arg(long, value_name = "T", env = "ROLLCALL_SERVE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Statements running at once (default: the number of cores)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
+
+    /// Requests waiting for a worker before new ones get 429
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub queue: u16,
+
+    /// Time limit of a request, reading its body included (answered with 408)
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+
+    /// Largest request body in bytes (answered with 413)
+    #[arg(long, value_name = "BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(16..=16_777_216))]
+    pub max_body: u64,
+
+    /// How often to look for new commits, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub poll_ms: u64,
 }
 
 /// Shells for `rollcall completions`.

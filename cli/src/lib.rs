@@ -20,6 +20,7 @@ pub mod export;
 pub mod fleet;
 pub mod ingest;
 pub mod repl;
+pub mod serve;
 pub mod session;
 pub mod watch;
 
@@ -177,6 +178,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Run(a)) => batch::run(&db, &a),
         Some(Command::Repl) => repl::run(&db),
         Some(Command::Demo(a)) => demo::run(&db, &a),
+        Some(Command::Serve(a)) => serve::run(&db, &a),
         None if io::stdin().is_terminal() => repl::run(&db),
         None => batch::piped(&db),
     }

@@ -71,7 +71,7 @@ pub use snapshot::{
 };
 pub use storage::faulty::{Crash, DiskOp, Fault, FaultyDisk, IoFault};
 pub use store::{
-    AppendReport, CheckReport, CompactReport, Damage, MaintainReport, NameResolver, Options, Store,
-    Transaction,
+    AppendReport, ChangeMarker, CheckReport, CompactReport, Damage, MaintainReport, NameResolver, Options,
+    Store, Transaction,
 };
 pub use timefmt::TimeParseError;

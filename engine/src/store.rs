@@ -24,6 +24,7 @@ mod bloom;
 mod check;
 mod compact;
 mod files;
+mod marker;
 mod open;
 mod transaction;
 
@@ -51,6 +52,7 @@ use crate::storage::{LockGuard, Storage, io_err};
 use crate::wal::{self, WalWriter};
 pub use check::{CheckReport, Damage};
 use files::SegmentFile;
+pub use marker::ChangeMarker;
 pub use transaction::Transaction;
 
 /// Tuning knobs of a store.
@@ -302,6 +304,26 @@ impl Store {
         let opts = Options::default();
         let storage = Arc::new(FileStorage::new(dir.as_ref().to_path_buf(), opts.mmap));
         open::open_read_only(storage, opts)
+    }
+
+    /// A cheap fingerprint of the store in `dir` that changes with every
+    /// commit, flush and compaction (a few `stat` calls, no lock, no read):
+    /// a reader that follows another process's writes reopens when it
+    /// changes.
+    ///
+    /// ```
+    /// use rollcall_engine::{Batch, Options, State, Store, Timestamp};
+    /// let dir = tempfile::tempdir()?;
+    /// let mut store = Store::create(dir.path(), Options::default())?;
+    /// let before = Store::change_marker(dir.path())?;
+    /// let mut batch = Batch::new();
+    /// batch.push_transition(Timestamp(1_000), "PC-1", "production", State::Failed, None)?;
+    /// store.append(&batch)?;
+    /// assert_ne!(Store::change_marker(dir.path())?, before);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn change_marker(dir: impl AsRef<Path>) -> std::io::Result<ChangeMarker> {
+        marker::change_marker(dir.as_ref())
     }
 
     /// [`Store::create`] on a simulated [`FaultyDisk`] (for tests).

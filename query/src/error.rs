@@ -244,6 +244,50 @@ impl QueryError {
         self.kinds().map(ErrorKind::exit_code).max().unwrap_or(1)
     }
 
+    /// A short, stable name for the kind of the first diagnostic, for
+    /// programs (the `error` field of `rollcall serve`'s JSON errors):
+    /// `syntax`, `unbound_parameter`, `unknown_name`, `invalid`, `engine` or
+    /// `cancelled`.
+    ///
+    /// ```
+    /// let err = rollcall_query::parse_script("STATES AT").unwrap_err();
+    /// assert_eq!(err.code(), "syntax");
+    /// ```
+    pub fn code(&self) -> &'static str {
+        match self.first.as_ref() {
+            ErrorKind::Syntax { .. } => "syntax",
+            ErrorKind::UnboundParam { .. } => "unbound_parameter",
+            ErrorKind::UnknownName { .. } => "unknown_name",
+            ErrorKind::Invalid { .. } => "invalid",
+            ErrorKind::Engine(_) => "engine",
+            ErrorKind::Cancelled => "cancelled",
+        }
+    }
+
+    /// Where the first diagnostic points in `source` (the text it was
+    /// parsed from): 1-based line and column, the column counted in
+    /// characters as [`QueryError::render`] shows it. `None` for errors
+    /// with no place (the engine failed, the query was cancelled).
+    ///
+    /// ```
+    /// let source = "SHOW STATS;\nSTATES IN x NOW";
+    /// let err = rollcall_query::parse_script(source).unwrap_err();
+    /// assert_eq!(err.line_column(source), Some((2, 13)));
+    /// ```
+    pub fn line_column(&self, source: &str) -> Option<(usize, usize)> {
+        let span = self.first.span()?;
+        let start = floor_char_boundary(source, span.start.min(source.len()));
+        let line_start = source[..start].rfind('\n').map_or(0, |p| p + 1);
+        let line = source[..start].matches('\n').count() + 1;
+        let column = source[line_start..start].chars().count() + 1;
+        Some((line, column))
+    }
+
+    /// The help line of the first diagnostic (`did you mean "All Desktops"?`), if any.
+    pub fn help(&self) -> Option<String> {
+        self.first.help()
+    }
+
     /// The diagnostic for a person: `error: ...`, then `--> origin:line:col`,
     /// the source line, a caret under the fault and a help line when there
     /// is one. `source` is the text the statement was parsed from (the whole

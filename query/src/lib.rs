@@ -55,3 +55,16 @@ pub use syntax::{KEYWORDS, Script, ScriptStatement, Statement};
 pub fn parse_script(source: &str) -> Result<Script, QueryError> {
     syntax::parse_script(source)
 }
+
+/// The text of a Windows or Configuration Manager error code, when the
+/// table of SPEC 7.6 knows it (a Win32 code is also looked up as its
+/// HRESULT).
+///
+/// ```
+/// use rollcall_engine::ErrorCode;
+/// assert_eq!(rollcall_query::error_text(ErrorCode(0x8007_0005)), Some("Access is denied."));
+/// assert_eq!(rollcall_query::error_text(ErrorCode(0x1234_5678)), None);
+/// ```
+pub fn error_text(code: rollcall_engine::ErrorCode) -> Option<&'static str> {
+    error_text::describe(code)
+}
