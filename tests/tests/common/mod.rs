@@ -7,6 +7,8 @@
 //! the current code.
 #![allow(dead_code, reason = "each test file uses a different part of the kit")]
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
