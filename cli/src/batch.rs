@@ -6,7 +6,8 @@
 //! `--output-dir` each statement gets its own file (`<name>.<ext>` from its
 //! `-- name:` line, else its position `01.csv`), and the default format there
 //! is csv; parameters are all checked before anything runs; a bound
-//! parameter that the script does not use is a warning, not an error. In
+//! parameter that the script does not use is an error (exit 2, naming the
+//! closest used one). In
 //! the HTML format standard output gets one page holding every statement,
 //! and `--output-dir` a page per statement plus `index.html` linking them
 //! (so no statement may be named `index`).

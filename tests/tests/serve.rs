@@ -98,52 +98,96 @@ fn errors_are_json_with_the_spec_status() {
     assert_eq!(j["error"], "syntax");
     assert_eq!(j["line"], 2);
     assert_eq!(j["column"], 26);
-    assert!(j["message"].as_str().unwrap().contains("expected AT or FROM"), "{j}");
+    assert!(
+        j["message"].as_str().unwrap().contains("expected AT or FROM"),
+        "{j}"
+    );
 
     let unknown = post_query(server.addr, "", "STATES IN \"All Desktop\" AT 2026-10-03");
     assert_eq!(unknown.status, 422, "{}", unknown.text());
     let j = unknown.json();
     assert_eq!(j["error"], "unknown_name");
     assert_eq!((j["line"].as_u64(), j["column"].as_u64()), (Some(1), Some(11)));
-    assert!(j["message"].as_str().unwrap().contains("did you mean \"All Desktops\"?"), "{j}");
+    assert!(
+        j["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean \"All Desktops\"?"),
+        "{j}"
+    );
     // The same through the command line: exit 1 and 2, for comparison.
-    env.cmd().args(["query", "STATES IN \"All Desktop\" AT 2026-10-03"]).assert().code(1);
+    env.cmd()
+        .args(["query", "STATES IN \"All Desktop\" AT 2026-10-03"])
+        .assert()
+        .code(1);
 
     let second_fails = post_query(server.addr, "", "SHOW STATS; HISTORY \"PC-404\"");
     assert_eq!(second_fails.status, 422, "{}", second_fails.text());
-    assert_eq!(second_fails.json()["statement"], 2, "the failing statement is named");
+    assert_eq!(
+        second_fails.json()["statement"],
+        2,
+        "the failing statement is named"
+    );
     assert_eq!(second_fails.json()["line"], 1);
 
     for (query, body, code) in [
         ("", "", "empty"),
         ("", "-- only a comment\n", "empty"),
         ("", "FAILURES FROM $from TO NOW EVERY 1d", "unbound_parameter"),
-        ("param.fro=1", "FAILURES FROM $from TO NOW EVERY 1d", "unused_parameter"),
-        ("param.from=yesterday", "FAILURES FROM $from TO NOW EVERY 1d", "invalid"),
+        (
+            "param.fro=1",
+            "FAILURES FROM $from TO NOW EVERY 1d",
+            "unused_parameter",
+        ),
+        (
+            "param.from=yesterday",
+            "FAILURES FROM $from TO NOW EVERY 1d",
+            "invalid",
+        ),
         ("format=xml", "SHOW STATS", "format"),
         ("limit=3", "SHOW STATS", "query_string"),
-        ("", "STATES AT 2026-10-03 TIME ZONE \"Europe/Berln\"", "unknown_name"),
+        (
+            "",
+            "STATES AT 2026-10-03 TIME ZONE \"Europe/Berln\"",
+            "unknown_name",
+        ),
     ] {
         let a = post_query(server.addr, query, body);
-        assert!(a.status == 400 || a.status == 422, "{query} {body:?}: {} {}", a.status, a.text());
+        assert!(
+            a.status == 400 || a.status == 422,
+            "{query} {body:?}: {} {}",
+            a.status,
+            a.text()
+        );
         let j = a.json();
         assert_eq!(j["error"], code, "{query} {body:?}: {j}");
         assert!(j.get("line").is_some() && j.get("column").is_some(), "{j}");
         assert!(!j["message"].as_str().unwrap().is_empty());
     }
     let zone = post_query(server.addr, "", "STATES AT 2026-10-03 TIME ZONE \"Europe/Berln\"");
-    assert!(zone.json()["message"].as_str().unwrap().contains("Europe/Berlin"), "{}", zone.text());
+    assert!(
+        zone.json()["message"].as_str().unwrap().contains("Europe/Berlin"),
+        "{}",
+        zone.text()
+    );
     let not_utf8 = request(server.addr, "POST", "/query", &[], b"STATES AT \xff");
     assert_eq!(not_utf8.status, 400);
 
     // A failed gate is an answer, not an error: the header says it.
-    let gate = post_query(server.addr, "", "GATE IN \"All Desktops\" AT 2026-10-03 WHEN Compliant >= 99%");
+    let gate = post_query(
+        server.addr,
+        "",
+        "GATE IN \"All Desktops\" AT 2026-10-03 WHEN Compliant >= 99%",
+    );
     assert_eq!(gate.status, 200, "{}", gate.text());
     assert_eq!(gate.header("x-rollcall-gates-failed"), Some("1"));
 
     // No write endpoint, no other path; never a panic.
     assert_eq!(request(server.addr, "PUT", "/query", &[], b"x").status, 405);
-    assert_eq!(request(server.addr, "DELETE", "/api/collections", &[], b"").status, 405);
+    assert_eq!(
+        request(server.addr, "DELETE", "/api/collections", &[], b"").status,
+        405
+    );
     assert_eq!(get(server.addr, "/ingest").status, 404);
     assert_eq!(get(server.addr, "/query").status, 405);
     assert_eq!(get(server.addr, "/api/failed?collection=Nope").status, 422);
@@ -168,11 +212,14 @@ fn the_api_lists_what_rql_shows() {
 
     // The failed clients: those of CLIENTS ... WHERE STATE = Failed, with
     // the error of the transition that made them Failed, and its text.
-    let failed = get(server.addr, "/api/failed?collection=All%20Desktops&at=2026-10-03T12:00:00Z").json();
+    let failed = get(
+        server.addr,
+        "/api/failed?collection=All%20Desktops&at=2026-10-03T12:00:00Z",
+    )
+    .json();
     let clients = env.query_csv("CLIENTS IN \"All Desktops\" AT 2026-10-03T12:00:00Z WHERE STATE = Failed");
     assert_eq!(
-        clients,
-        "client,state,since\nPC-2,Failed,2026-10-03T08:00:00Z\n",
+        clients, "client,state,since\nPC-2,Failed,2026-10-03T08:00:00Z\n",
         "the fixture as the test expects it"
     );
     assert_eq!(
@@ -185,7 +232,11 @@ fn the_api_lists_what_rql_shows() {
         }])
     );
     assert_eq!(failed["more"], false);
-    let pilot = get(server.addr, "/api/failed?deployment=preproduction&at=2026-10-03&limit=1").json();
+    let pilot = get(
+        server.addr,
+        "/api/failed?deployment=preproduction&at=2026-10-03&limit=1",
+    )
+    .json();
     assert_eq!(pilot["clients"][0]["client"], "PC-4");
     assert_eq!(pilot["clients"][0]["error"], "0x80070652");
     assert_eq!(pilot["more"], false);
@@ -194,19 +245,41 @@ fn the_api_lists_what_rql_shows() {
     assert_eq!(page.status, 200);
     assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
     let csp = page.header("content-security-policy").unwrap_or_default();
-    assert!(csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"), "{csp}");
-    assert!(page.header("access-control-allow-origin").is_none(), "CORS is off");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
+    assert!(
+        page.header("access-control-allow-origin").is_none(),
+        "CORS is off"
+    );
     let html = page.text();
-    for id in ["collection", "deployment", "time", "states-chart", "failures-chart", "failed-rows"] {
+    for id in [
+        "collection",
+        "deployment",
+        "time",
+        "states-chart",
+        "failures-chart",
+        "failed-rows",
+    ] {
         assert!(html.contains(&format!("id=\"{id}\"")), "the dashboard has #{id}");
     }
-    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "nothing is fetched from elsewhere");
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "nothing is fetched from elsewhere"
+    );
 
     // One log line per request, naming method, path and status.
     let log = server.log_lines();
-    let requests: Vec<&String> = log.iter().filter(|l| l.contains(" GET /") || l.contains(" POST /")).collect();
+    let requests: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains(" GET /") || l.contains(" POST /"))
+        .collect();
     assert_eq!(requests.len(), 6, "{log:#?}");
-    assert!(requests.iter().any(|l| l.contains("GET /api/failed 200")), "{log:#?}");
+    assert!(
+        requests.iter().any(|l| l.contains("GET /api/failed 200")),
+        "{log:#?}"
+    );
 }
 
 #[test]
@@ -214,7 +287,16 @@ fn oversized_slow_and_crowded_requests_are_answered() {
     let env = fixture();
     let server = Server::start(
         &env.db(),
-        &["--max-body", "1024", "--timeout", "2", "--workers", "1", "--queue", "0"],
+        &[
+            "--max-body",
+            "1024",
+            "--timeout",
+            "2",
+            "--workers",
+            "1",
+            "--queue",
+            "0",
+        ],
     );
     // Too large, by its length or by what it sends.
     let big = post_query(server.addr, "", &"-- padding\n".repeat(200));
@@ -269,7 +351,10 @@ fn two_hundred_requests_at_once() {
             assert_eq!(a.json()["error"], "busy");
         }
     }
-    assert!(ok >= 34, "only {ok} of 200 were answered (workers + queue at least)");
+    assert!(
+        ok >= 34,
+        "only {ok} of 200 were answered (workers + queue at least)"
+    );
     assert!(server.alive());
     assert_eq!(post_query(addr, "", "SHOW STATS").status, 200);
 }
@@ -278,7 +363,11 @@ fn two_hundred_requests_at_once() {
 fn the_token_is_required_and_checked() {
     let env = fixture();
     // Off loopback without a token: refused before listening.
-    let refused = env.cmd().args(["serve", "--listen", "0.0.0.0:0"]).assert().code(2);
+    let refused = env
+        .cmd()
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .assert()
+        .code(2);
     let text = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
     assert!(text.contains("without --token"), "{text}");
     env.cmd()
@@ -295,10 +384,22 @@ fn the_token_is_required_and_checked() {
     assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
     assert_eq!(missing.json()["error"], "unauthorized");
     for h in [wrong.as_str(), "Bearer", "Basic Zm9vOmJhcg==", token] {
-        let a = request(server.addr, "GET", "/api/collections", &[("Authorization", h)], b"");
+        let a = request(
+            server.addr,
+            "GET",
+            "/api/collections",
+            &[("Authorization", h)],
+            b"",
+        );
         assert_eq!(a.status, 401, "{h}");
     }
-    let ok = request(server.addr, "POST", "/query", &[("Authorization", &bearer)], b"SHOW COLLECTIONS");
+    let ok = request(
+        server.addr,
+        "POST",
+        "/query",
+        &[("Authorization", &bearer)],
+        b"SHOW COLLECTIONS",
+    );
     assert_eq!(ok.status, 200, "{}", ok.text());
     // The page itself holds no data and loads without the token; it asks
     // for it. Nothing the log prints holds the token.
@@ -331,10 +432,15 @@ fn the_server_follows_commits_and_compactions_of_another_process() {
     assert!(waited, "the server did not see the new commit");
     // The ingest's commit and its end-of-command flush are one or two
     // changes, depending on when the server looked.
-    let seen = get(server.addr, "/api/version").json()["version"].as_u64().unwrap();
+    let seen = get(server.addr, "/api/version").json()["version"]
+        .as_u64()
+        .unwrap();
     assert!(seen >= 1);
     env.cmd().arg("compact").assert().success();
-    assert!(wait_for(|| get(server.addr, "/api/version").json()["version"].as_u64().unwrap() > seen));
+    assert!(wait_for(|| get(server.addr, "/api/version").json()["version"]
+        .as_u64()
+        .unwrap()
+        > seen));
     assert_eq!(post_query(server.addr, "format=csv", rql).text(), expected);
     let stats = stdout_of(&env.cmd().arg("stats").assert().success());
     assert!(stats.contains("transitions           11"), "{stats}");

@@ -135,3 +135,22 @@ pub fn stderr_of(a: &assert_cmd::assert::Assert) -> String {
 pub fn stdout_of(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stdout).into_owned()
 }
+
+/// The current hour (UTC), as RFC 3339: the `--now` of a demo fleet whose
+/// history ends just before the wall clock.
+pub fn wall_clock_hour() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    rollcall_engine::Timestamp(ms / 3_600_000 * 3_600_000).to_string()
+}
+
+/// The wall clock a minute ago, as RFC 3339.
+pub fn wall_clock_minus_minute() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    rollcall_engine::Timestamp(ms / 1000 * 1000 - 60_000).to_string()
+}
