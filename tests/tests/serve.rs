@@ -457,3 +457,27 @@ fn wait_for(mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+#[test]
+fn a_statement_over_the_time_limit_is_cancelled_with_408() {
+    let env = fixture();
+    let server = Server::start(
+        &env.db(),
+        &["--timeout", "1", "--workers", "1", "--max-body", "4000000"],
+    );
+    // Thousands of 10,080-point series: far more than a second of work.
+    let one = "STATES IN \"All Desktops\" FROM 2026-10-01 TO 2026-10-08 EVERY 1m;\n";
+    let started = Instant::now();
+    let slow = post_query(server.addr, "format=csv", &one.repeat(12_000));
+    assert_eq!(slow.status, 408, "{}", &slow.text()[..slow.text().len().min(300)]);
+    assert_eq!(slow.json()["error"], "timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // The only worker was given back: the statement stopped, so the next
+    // request is answered within its own one-second limit.
+    let next = post_query(server.addr, "format=csv", "SHOW COLLECTIONS");
+    assert_eq!(next.status, 200, "{}", next.text());
+}
