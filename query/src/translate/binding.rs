@@ -15,20 +15,29 @@ use crate::bind::Bindings;
 use crate::error::{ErrorKind, NameKind, QueryError};
 use crate::plan::MAX_SERIES_ROWS;
 use crate::suggest::{self, Suggester};
-use crate::syntax::{DurationExpr, Name, Scope, Span, Statement, TimeExpr, When};
+use crate::syntax::{DurationExpr, Name, Scope, Span, Statement, Threshold, TimeExpr, When};
+use crate::zone::Zone;
 
-/// A half-open range of points `from + k*every < to`, `count` of them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A half-open range of points `from <= p < to`, `count` of them: either
+/// the uniform grid `from + k*every` (`listed: None`), or calendar points
+/// (days of a zone across a DST change, months) listed one by one, as
+/// `zone::calendar_points` computed them for the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Steps {
     pub(super) from: i64,
     pub(super) to: i64,
+    /// The grid's width (0 when the points are listed).
     pub(super) every: i64,
     pub(super) count: u64,
+    pub(super) listed: Option<Vec<i64>>,
 }
 
 impl Steps {
     pub(super) fn last(&self) -> i64 {
-        self.from + (self.count as i64 - 1) * self.every
+        match &self.listed {
+            Some(points) => points.last().copied().unwrap_or(self.from),
+            None => self.from + (self.count as i64 - 1) * self.every,
+        }
     }
 }
 
@@ -85,16 +94,53 @@ pub(super) enum Bound {
         deployment: Option<String>,
         range: Option<(i64, i64)>,
     },
+    /// `GATE`: the conditions against the counts of `STATES ... AT`.
+    Gate {
+        deployment: String,
+        population: Population,
+        at: i64,
+        stale_after: Option<i64>,
+        conditions: Vec<GateCondition>,
+    },
+    /// Several deployments in `FOR` (SPEC 7.2): each one's statement, in
+    /// the order written, and the result columns after `deployment`.
+    Several {
+        parts: Vec<(String, Bound)>,
+        columns: Vec<&'static str>,
+    },
 }
 
-/// The one deployment of a `FOR` list (none: the default).
+/// One `GATE` condition, as `plan` normalises it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct GateCondition {
+    /// `Compliant >= 95%`.
+    pub(super) text: String,
+    pub(super) state: State,
+    /// `>=`, `<=`, `>` or `<`.
+    pub(super) op: &'static str,
+    /// A share `units / 10^scale` percent, or a count.
+    pub(super) threshold: Threshold,
+}
+
+const COUNT_COLUMNS: [&str; 7] = [
+    "NotStarted",
+    "Compliant",
+    "InProgress",
+    "NonCompliant",
+    "Failed",
+    "Unknown",
+    "total",
+];
+
+/// The one deployment of a `FOR` list (none: the default), for the
+/// statements that take several only side by side.
 fn single(list: &[Name], whole: Span) -> Result<Option<&Name>, QueryError> {
     match list {
         [] => Ok(None),
         [one] => Ok(Some(one)),
         _ => Err(QueryError::invalid(
             whole,
-            "several deployments in FOR have no SQL translation yet",
+            "several deployments in FOR have no SQL translation for BY COLLECTION",
             Some("translate one deployment at a time".to_owned()),
         )),
     }
@@ -105,18 +151,71 @@ fn single(list: &[Name], whole: Span) -> Result<Option<&Name>, QueryError> {
 pub(super) struct Binder<'a> {
     pub(super) opts: &'a TranslateOptions,
     pub(super) store: Option<&'a Snapshot>,
+    /// The statement's `TIME ZONE` (local times are read in it).
+    pub(super) zone: Option<&'a Zone>,
+}
+
+/// The zone of a statement's `TIME ZONE`, or the unknown-zone error with
+/// the closest name (as `plan` reports it).
+pub(super) fn statement_zone(statement: &Statement) -> Result<Option<Zone>, QueryError> {
+    let inner = match statement {
+        Statement::Explain(inner) => inner.as_ref(),
+        other => other,
+    };
+    match inner.tail().and_then(|t| t.time_zone.as_ref()) {
+        Some(name) => Zone::lookup(&name.value).map(Some).map_err(|suggestion| {
+            QueryError::new(ErrorKind::UnknownName {
+                kind: NameKind::TimeZone,
+                name: name.value.clone(),
+                span: name.span,
+                suggestion,
+            })
+        }),
+        None => Ok(None),
+    }
 }
 
 impl Binder<'_> {
     pub(super) fn statement(&self, statement: &Statement, whole: Span) -> Result<Bound, QueryError> {
-        if statement.tail().is_some_and(|t| !t.is_empty()) {
+        if statement.tail().is_some_and(|t| t.known_at.is_some()) {
             return Err(QueryError::invalid(
                 whole,
-                "TIME ZONE and AS KNOWN AT have no SQL translation yet",
+                "AS KNOWN AT has no SQL translation yet",
                 Some("run the statement with `rollcall query`".to_owned()),
             ));
         }
         match statement {
+            Statement::States(s) if s.deployments.len() > 1 && !matches!(s.scope, Scope::ByCollection) => {
+                let mut columns = vec!["time"];
+                columns.extend(COUNT_COLUMNS);
+                let mut parts = Vec::new();
+                for d in &s.deployments {
+                    let mut one = s.clone();
+                    one.deployments = vec![d.clone()];
+                    parts.push((
+                        self.deployment(Some(d))?,
+                        self.statement(&Statement::States(one), whole)?,
+                    ));
+                }
+                Ok(Bound::Several { parts, columns })
+            }
+            Statement::Failures(f) if f.deployments.len() > 1 => {
+                let columns = if f.by_error {
+                    vec!["bucket", "error", "failures"]
+                } else {
+                    vec!["bucket", "failures"]
+                };
+                let mut parts = Vec::new();
+                for d in &f.deployments {
+                    let mut one = f.clone();
+                    one.deployments = vec![d.clone()];
+                    parts.push((
+                        self.deployment(Some(d))?,
+                        self.statement(&Statement::Failures(one), whole)?,
+                    ));
+                }
+                Ok(Bound::Several { parts, columns })
+            }
             Statement::States(s) => {
                 let stale_after = s.stale_after.as_ref().map(|d| self.duration(d)).transpose()?;
                 let when = match &s.when {
@@ -227,9 +326,35 @@ impl Binder<'_> {
                     range,
                 })
             }
-            Statement::Flow(_) | Statement::Durations(_) | Statement::Gate(_) => Err(QueryError::invalid(
+            Statement::Gate(g) => {
+                let at = self.time(&g.at)?;
+                let stale_after = g.stale_after.as_ref().map(|d| self.duration(d)).transpose()?;
+                let conditions = g
+                    .conditions
+                    .iter()
+                    .map(|c| GateCondition {
+                        text: c.to_string(),
+                        state: c.state.value,
+                        op: c.op.symbol(),
+                        threshold: c.threshold.value,
+                    })
+                    .collect();
+                let deployment = self.deployment(g.deployment.as_ref())?;
+                let population = match &g.collection {
+                    Some(c) => Population::In(self.collection(c)?),
+                    None => Population::All,
+                };
+                Ok(Bound::Gate {
+                    deployment,
+                    population,
+                    at,
+                    stale_after,
+                    conditions,
+                })
+            }
+            Statement::Flow(_) | Statement::Durations(_) => Err(QueryError::invalid(
                 whole,
-                "FLOW, DURATIONS and GATE have no SQL translation yet",
+                "FLOW and DURATIONS have no SQL translation yet",
                 Some("run them with `rollcall query`".to_owned()),
             )),
             Statement::Show(_) | Statement::Explain(_) => Err(QueryError::invalid(
@@ -247,7 +372,7 @@ impl Binder<'_> {
         Bindings {
             params: &self.opts.params,
             now: self.opts.now,
-            zone: None,
+            zone: self.zone,
         }
     }
 
@@ -274,21 +399,25 @@ impl Binder<'_> {
                 to: b.0,
                 every: b.0.saturating_sub(a.0),
                 count: 1,
+                listed: None,
             });
         };
         let s = self.bindings().steps(from, to, every)?;
-        let Some(w) = s.uniform() else {
-            return Err(QueryError::invalid(
-                from.span().to(every.span),
-                "calendar steps (months) have no SQL translation yet",
-                Some("use an exact step such as EVERY 1d".to_owned()),
-            ));
-        };
-        Ok(Steps {
-            from: s.from.0,
-            to: s.to.0,
-            every: w,
-            count: s.count(),
+        Ok(match s.uniform() {
+            Some(w) => Steps {
+                from: s.from.0,
+                to: s.to.0,
+                every: w,
+                count: s.count(),
+                listed: None,
+            },
+            None => Steps {
+                from: s.from.0,
+                to: s.to.0,
+                every: 0,
+                count: s.count(),
+                listed: Some(s.points().iter().map(|p| p.0).collect()),
+            },
         })
     }
 

@@ -12,7 +12,7 @@
 
 use std::fmt::Write as _;
 
-use super::dialect::{Source, Sql};
+use super::dialect::{Source, Sql, int_list};
 
 /// ClickHouse (server, `clickhouse local`, chDB).
 #[derive(Debug)]
@@ -86,5 +86,40 @@ impl Sql for ClickHouse {
 
     fn trailer(&self) -> &'static str {
         "SETTINGS join_use_nulls = 1"
+    }
+
+    fn points_list(&self, points: &[i64]) -> String {
+        format!(
+            "SELECT toUInt64(k - 1) AS k, toInt64(t_ms) AS t_ms\nFROM (SELECT arrayJoin(arrayEnumerate({list})) AS k, {list}[k] AS t_ms) AS listed",
+            list = int_list(points)
+        )
+    }
+
+    fn count_below(&self, x: &str, points: &[i64]) -> String {
+        format!("toUInt64(arrayCount(p -> p < {x}, {}))", int_list(points))
+    }
+
+    fn bucket_of(&self, x: &str, points: &[i64]) -> String {
+        format!("toUInt64(arrayCount(p -> p <= {x}, {}) - 1)", int_list(points))
+    }
+
+    fn point_at(&self, k: &str, points: &[i64]) -> String {
+        format!("arrayElement({}, toUInt64({k}) + 1)", int_list(points))
+    }
+
+    fn wide(&self, x: &str) -> String {
+        format!("toInt128({x})")
+    }
+
+    fn to_text(&self, x: &str) -> String {
+        format!("toString({x})")
+    }
+
+    fn format_time_in(&self, ms: &str, zone: &str) -> String {
+        let local = format!("fromUnixTimestamp64Milli(toInt64({ms}), {})", self.string(zone));
+        let offset = format!("timeZoneOffset({local})");
+        format!(
+            "concat(replaceOne(replaceOne(toString({local}), ' ', 'T'), '.000', ''), if({offset} < 0, '-', '+'), leftPad(toString(intDiv(abs({offset}), 3600)), 2, '0'), ':', leftPad(toString(intDiv(abs({offset}), 60) % 60), 2, '0'))"
+        )
     }
 }

@@ -22,10 +22,14 @@ struct Cte {
     body: String,
 }
 
-/// A query: named steps, then the final SELECT.
+/// A query: named steps, then the final SELECT and its order.
 pub(super) struct Query {
     ctes: Vec<Cte>,
     pub(super) select: String,
+    /// `ORDER BY` items as (expression, direction), e.g. `("n", " DESC")`;
+    /// kept apart from `select` so that [`several`] can order a union of
+    /// per-deployment queries by them.
+    pub(super) order: Vec<(String, &'static str)>,
 }
 
 impl Query {
@@ -33,18 +37,13 @@ impl Query {
         Query {
             ctes: Vec::new(),
             select: String::new(),
+            order: Vec::new(),
         }
     }
 
-    pub(super) fn cte(&mut self, name: &'static str, comment: impl Into<String>, body: impl Into<String>) {
-        self.ctes.push(Cte {
-            name,
-            comment: comment.into(),
-            body: body.into(),
-        });
-    }
-
-    pub(super) fn render(&self, sql: &dyn Sql) -> String {
+    /// The WITH list and the SELECT, without ORDER BY, trailer and `;`,
+    /// with `extra` SELECT items put first.
+    fn body(&self, extra: &str) -> String {
         let mut out = String::new();
         for (i, c) in self.ctes.iter().enumerate() {
             out.push_str(if i == 0 { "WITH\n" } else { ",\n" });
@@ -60,7 +59,32 @@ impl Query {
         if !self.ctes.is_empty() {
             out.push('\n');
         }
-        out.push_str(self.select.trim_end());
+        let select = self.select.trim_end();
+        match select.strip_prefix("SELECT\n") {
+            Some(rest) if !extra.is_empty() => {
+                out.push_str("SELECT\n");
+                out.push_str(extra);
+                out.push_str(rest);
+            }
+            _ => out.push_str(select),
+        }
+        out
+    }
+
+    pub(super) fn cte(&mut self, name: &'static str, comment: impl Into<String>, body: impl Into<String>) {
+        self.ctes.push(Cte {
+            name,
+            comment: comment.into(),
+            body: body.into(),
+        });
+    }
+
+    pub(super) fn render(&self, sql: &dyn Sql) -> String {
+        let mut out = self.body("");
+        if !self.order.is_empty() {
+            let items: Vec<String> = self.order.iter().map(|(e, d)| format!("{e}{d}")).collect();
+            let _ = write!(out, "\nORDER BY {}", items.join(", "));
+        }
         let trailer = sql.trailer();
         if !trailer.is_empty() {
             out.push('\n');
@@ -211,6 +235,13 @@ pub(super) fn first_index_at_or_after(sql: &dyn Sql, x: &str, steps: &Steps, nul
     } else {
         String::new()
     };
+    if let Some(points) = &steps.listed {
+        return format!(
+            "CASE {null}WHEN {x} <= {} THEN 0 ELSE {} END",
+            steps.from,
+            sql.count_below(x, points)
+        );
+    }
     format!(
         "CASE {null}WHEN {x} <= {from} THEN 0 ELSE least({count}, {div}) END",
         from = steps.from,
@@ -222,8 +253,41 @@ pub(super) fn first_index_at_or_after(sql: &dyn Sql, x: &str, steps: &Steps, nul
     )
 }
 
-pub(super) fn point_time(steps: &Steps, k: &str) -> String {
-    format!("({} + {k} * {})", steps.from, steps.every)
+pub(super) fn point_time(sql: &dyn Sql, steps: &Steps, k: &str) -> String {
+    match &steps.listed {
+        Some(points) => sql.point_at(k, points),
+        None => format!("({} + {k} * {})", steps.from, steps.every),
+    }
+}
+
+/// The `points` relation of a series: `k` and `t_ms` of every point.
+pub(super) fn points_relation(sql: &dyn Sql, steps: &Steps) -> String {
+    match &steps.listed {
+        Some(points) => sql.points_list(points),
+        None => sql.points(steps.count, steps.from, steps.every),
+    }
+}
+
+/// The bucket index of `x` (for `FROM <= x < TO`).
+pub(super) fn bucket_index(sql: &dyn Sql, x: &str, steps: &Steps) -> String {
+    match &steps.listed {
+        Some(points) => sql.bucket_of(x, points),
+        None => sql.index_div(&format!("{x} - {}", steps.from), &steps.every.to_string()),
+    }
+}
+
+/// How the points are described in a comment.
+pub(super) fn points_comment(steps: &Steps) -> String {
+    match &steps.listed {
+        Some(_) => format!(
+            "the calendar points FROM <= t < TO (local days or months of the statement's zone), k = 0..{}",
+            steps.count.saturating_sub(1)
+        ),
+        None => format!(
+            "the points t = FROM + k * EVERY < TO, k = 0..{}",
+            steps.count.saturating_sub(1)
+        ),
+    }
 }
 
 /// `state_spans` and `state_at_point`: for each client and point, the latest
@@ -297,4 +361,48 @@ pub(super) fn indent_after_first_by(text: &str, n: usize) -> String {
         out.push_str(line);
     }
     out
+}
+
+/// Several deployments side by side (SPEC 7.2): each deployment's query as
+/// a subquery with its position `_d` and its order keys `_o0..` put first,
+/// their union ordered by deployment (in the order written), then by each
+/// query's own order; `columns` are the result columns after `deployment`.
+pub(super) fn several(sql: &dyn Sql, parts: Vec<(String, Query)>, columns: &[&str]) -> Query {
+    let mut union = String::new();
+    let mut order_dirs: Vec<&'static str> = Vec::new();
+    for (d, (deployment, q)) in parts.iter().enumerate() {
+        let mut extra = format!("    {d} AS \"_d\",\n");
+        for (i, (expr, dir)) in q.order.iter().enumerate() {
+            let _ = writeln!(extra, "    {expr} AS \"_o{i}\",");
+            if d == 0 {
+                order_dirs.push(dir);
+            }
+        }
+        let _ = writeln!(extra, "    {} AS \"deployment\",", sql.string(deployment));
+        if d > 0 {
+            union.push_str("\nUNION ALL\n");
+        }
+        union.push_str("SELECT * FROM (\n");
+        for line in q.body(&extra).lines() {
+            let _ = writeln!(union, "    {line}");
+        }
+        let _ = write!(union, ") AS part_{d}");
+    }
+    let mut q = Query::new();
+    let mut cols = vec!["\"deployment\"".to_owned()];
+    cols.extend(columns.iter().map(|c| format!("\"{c}\"")));
+    q.select = format!(
+        "SELECT {}\nFROM (\n{}\n) AS side_by_side",
+        cols.join(", "),
+        union
+            .lines()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    q.order.push(("\"_d\"".to_owned(), ""));
+    for (i, dir) in order_dirs.into_iter().enumerate() {
+        q.order.push((format!("\"_o{i}\""), dir));
+    }
+    q
 }

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::dialect::{Source, Sql};
+use super::dialect::{Source, Sql, int_list};
 
 /// DuckDB.
 #[derive(Debug)]
@@ -76,5 +76,42 @@ impl Sql for DuckDb {
 
     fn trailer(&self) -> &'static str {
         ""
+    }
+
+    fn points_list(&self, points: &[i64]) -> String {
+        format!(
+            "SELECT k - 1 AS k, t_ms\nFROM (SELECT unnest({list}) AS t_ms, generate_subscripts({list}, 1) AS k) AS listed",
+            list = int_list(points)
+        )
+    }
+
+    fn count_below(&self, x: &str, points: &[i64]) -> String {
+        format!("len(list_filter({}, lambda p: p < {x}))", int_list(points))
+    }
+
+    fn bucket_of(&self, x: &str, points: &[i64]) -> String {
+        format!("(len(list_filter({}, lambda p: p <= {x})) - 1)", int_list(points))
+    }
+
+    fn point_at(&self, k: &str, points: &[i64]) -> String {
+        format!("list_extract({}, ({k}) + 1)", int_list(points))
+    }
+
+    fn wide(&self, x: &str) -> String {
+        format!("CAST({x} AS HUGEINT)")
+    }
+
+    fn to_text(&self, x: &str) -> String {
+        format!("CAST({x} AS VARCHAR)")
+    }
+
+    fn format_time_in(&self, ms: &str, zone: &str) -> String {
+        // The local wall-clock time (naive) of the instant, and its offset
+        // in minutes from UTC at that instant.
+        let local = format!("timezone({}, timezone('UTC', epoch_ms({ms})))", self.string(zone));
+        let offset = format!("date_diff('minute', epoch_ms({ms}), {local})");
+        format!(
+            "(replace(strftime({local}, '%Y-%m-%dT%H:%M:%S.%g'), '.000', '') || CASE WHEN {offset} < 0 THEN '-' ELSE '+' END || lpad(CAST(abs({offset}) // 60 AS VARCHAR), 2, '0') || ':' || lpad(CAST(abs({offset}) % 60 AS VARCHAR), 2, '0'))"
+        )
     }
 }

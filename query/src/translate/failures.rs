@@ -8,7 +8,7 @@
 //! non-zero (bucket, error) pairs.
 
 use super::binding::{Population, Steps};
-use super::cte::{Query, add_sources, point_time};
+use super::cte::{Query, add_sources, bucket_index, point_time, points_comment, points_relation};
 use super::dialect::{Source, Sql};
 
 /// `FAILURES [FOR d] [IN c] FROM a TO b EVERY w [BY ERROR]`.
@@ -59,7 +59,7 @@ pub(super) fn failures(
             );
         }
     }
-    let bucket = sql.index_div(&format!("time_ms - {}", steps.from), &steps.every.to_string());
+    let bucket = bucket_index(sql, "time_ms", steps);
     if by_error {
         q.cte(
             "counts",
@@ -69,18 +69,23 @@ pub(super) fn failures(
             ),
         );
         q.select = format!(
-            "SELECT\n    {} AS \"bucket\",\n    {} AS \"error\",\n    n AS \"failures\"\nFROM counts\nORDER BY k, n DESC, error_code ASC NULLS FIRST",
-            sql.format_time(&point_time(steps, "k")),
+            "SELECT\n    {} AS \"bucket\",\n    {} AS \"error\",\n    n AS \"failures\"\nFROM counts",
+            sql.format_time(&point_time(sql, steps, "k")),
             sql.format_error("error_code")
         );
+        q.order = vec![
+            ("k".to_owned(), ""),
+            ("n".to_owned(), " DESC"),
+            ("error_code".to_owned(), " ASC NULLS FIRST"),
+        ];
     } else {
         q.cte(
             "buckets",
             format!(
-                "the buckets [FROM + k * EVERY, FROM + (k + 1) * EVERY), the last one cut at TO, k = 0..{}",
-                steps.count.saturating_sub(1)
+                "the buckets [point k, point k + 1), the last one cut at TO: {}",
+                points_comment(steps)
             ),
-            sql.points(steps.count, steps.from, steps.every),
+            points_relation(sql, steps),
         );
         q.cte(
             "counts",
@@ -88,9 +93,10 @@ pub(super) fn failures(
             format!("SELECT {bucket} AS k, count(*) AS n\nFROM failures_in_scope\nGROUP BY k"),
         );
         q.select = format!(
-            "SELECT\n    {} AS \"bucket\",\n    coalesce(c.n, 0) AS \"failures\"\nFROM buckets AS b\nLEFT JOIN counts AS c ON c.k = b.k\nORDER BY b.k",
+            "SELECT\n    {} AS \"bucket\",\n    coalesce(c.n, 0) AS \"failures\"\nFROM buckets AS b\nLEFT JOIN counts AS c ON c.k = b.k",
             sql.format_time("b.t_ms")
         );
+        q.order.push(("b.k".to_owned(), ""));
     }
     q
 }

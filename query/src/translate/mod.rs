@@ -124,10 +124,22 @@ pub fn translate(
     if let Some(e) = crate::exec::unbound(&uses, &opts.params) {
         return Err(e);
     }
-    let binder = Binder { opts, store };
+    let zone = binding::statement_zone(&statement.statement)?;
+    let binder = Binder {
+        opts,
+        store,
+        zone: zone.as_ref(),
+    };
     let whole = Span::from(statement.span.clone());
     let bound = binder.statement(&statement.statement, whole)?;
-    let sql = opts.dialect.sql();
+    let zoned = zone.map(|zone| dialect::Zoned {
+        inner: opts.dialect.sql(),
+        zone,
+    });
+    let sql: &dyn Sql = match &zoned {
+        Some(z) => z,
+        None => opts.dialect.sql(),
+    };
     let source = Source::new(opts.source.as_deref());
     let query = build(sql, &source, &bound);
     let mut out = String::new();
@@ -220,6 +232,21 @@ fn build(sql: &dyn Sql, source: &Source, bound: &Bound) -> Query {
             deployment,
             range,
         } => clients::history(sql, source, client, deployment.as_deref(), *range),
+        Bound::Gate {
+            deployment,
+            population,
+            at,
+            stale_after,
+            conditions,
+        } => states::gate(sql, source, deployment, population, *at, *stale_after, conditions),
+        Bound::Several { parts, columns } => cte::several(
+            sql,
+            parts
+                .iter()
+                .map(|(d, b)| (d.clone(), build(sql, source, b)))
+                .collect(),
+            columns,
+        ),
     }
 }
 

@@ -6,15 +6,14 @@
 //! as Unknown; every point of a series (and every collection of the store
 //! that the export holds) gets a row, zero counts included.
 
-use rollcall_engine::Timestamp;
-
-use super::binding::{Population, Steps};
+use super::binding::{GateCondition, Population, Steps};
 use super::cte::{
     Query, add_sources, coalesced_counts, count_columns, counted_state, first_index_at_or_after,
-    indent_after_first, indent_after_first_by, latest_state, members_at_points, point_time, population_at,
-    stale_comment, state_at_points,
+    indent_after_first, indent_after_first_by, latest_state, members_at_points, point_time, points_comment,
+    points_relation, population_at, stale_comment, state_at_points,
 };
 use super::dialect::{Source, Sql};
+use crate::syntax::Threshold;
 
 /// `STATES [FOR d] [IN c] AT t [STALE AFTER s]`.
 pub(super) fn states_at(
@@ -43,7 +42,7 @@ pub(super) fn states_at(
     );
     q.select = format!(
         "SELECT\n    {} AS \"time\",\n{}\nFROM effective_state",
-        sql.string(&Timestamp(at).to_string()),
+        sql.time_literal(at),
         count_columns(sql, "counted_state")
     );
     q
@@ -60,14 +59,7 @@ pub(super) fn states_series(
 ) -> Query {
     let mut q = Query::new();
     add_sources(&mut q, sql, source, true, true);
-    q.cte(
-        "points",
-        format!(
-            "the points t = FROM + k * EVERY < TO, k = 0..{}",
-            steps.count.saturating_sub(1)
-        ),
-        sql.points(steps.count, steps.from, steps.every),
-    );
+    q.cte("points", points_comment(steps), points_relation(sql, steps));
     state_at_points(&mut q, sql, deployment, steps);
     let pop = match population {
         Population::In(c) => {
@@ -98,7 +90,7 @@ pub(super) fn states_series(
             "known_at_point"
         }
     };
-    let stale = stale_after.map(|d| format!("{} - {d}", point_time(steps, "p.k")));
+    let stale = stale_after.map(|d| format!("{} - {d}", point_time(sql, steps, "p.k")));
     q.cte(
         "effective_state",
         format!(
@@ -119,10 +111,11 @@ pub(super) fn states_series(
         ),
     );
     q.select = format!(
-        "SELECT\n    {} AS \"time\",\n{}\nFROM points AS p\nLEFT JOIN counts AS c ON c.k = p.k\nORDER BY p.k",
+        "SELECT\n    {} AS \"time\",\n{}\nFROM points AS p\nLEFT JOIN counts AS c ON c.k = p.k",
         sql.format_time("p.t_ms"),
         coalesced_counts("c")
     );
+    q.order.push(("p.k".to_owned(), ""));
     q
 }
 
@@ -187,14 +180,7 @@ pub(super) fn by_collection_series(
 ) -> Query {
     let mut q = Query::new();
     add_sources(&mut q, sql, source, true, true);
-    q.cte(
-        "points",
-        format!(
-            "the points t = FROM + k * EVERY < TO, k = 0..{}",
-            steps.count.saturating_sub(1)
-        ),
-        sql.points(steps.count, steps.from, steps.every),
-    );
+    q.cte("points", points_comment(steps), points_relation(sql, steps));
     q.cte(
         "collections",
         "every collection in the export (rollcall lists every collection of the store)",
@@ -202,7 +188,7 @@ pub(super) fn by_collection_series(
     );
     state_at_points(&mut q, sql, deployment, steps);
     members_at_points(&mut q, sql, None, steps);
-    let stale = stale_after.map(|d| format!("{} - {d}", point_time(steps, "m.k")));
+    let stale = stale_after.map(|d| format!("{} - {d}", point_time(sql, steps, "m.k")));
     q.cte(
         "effective_state",
         format!(
@@ -227,5 +213,67 @@ pub(super) fn by_collection_series(
         sql.format_time("p.t_ms"),
         coalesced_counts("n")
     );
+    q
+}
+
+/// `GATE [FOR d] [IN c] AT t WHEN cond [AND cond]... [STALE AFTER s]`: the
+/// counts of `STATES ... AT`, then one row per condition in the order
+/// written. A share is `n / total` against the threshold exactly (integer
+/// arithmetic, as rollcall judges it), printed with one decimal rounded
+/// half up; an empty population has a share of 0.0%.
+pub(super) fn gate(
+    sql: &dyn Sql,
+    source: &Source,
+    deployment: &str,
+    population: &Population,
+    at: i64,
+    stale_after: Option<i64>,
+    conditions: &[GateCondition],
+) -> Query {
+    let mut q = states_at(sql, source, deployment, population, at, stale_after);
+    q.cte(
+        "counts",
+        "the clients by state at T (the counts of STATES ... AT)",
+        format!(
+            "SELECT\n{}\nFROM effective_state",
+            count_columns(sql, "counted_state")
+        ),
+    );
+    let mut rows = Vec::new();
+    for (i, c) in conditions.iter().enumerate() {
+        let n = format!("\"{}\"", c.state);
+        let (actual, holds) = match c.threshold {
+            Threshold::Count(limit) => (sql.to_text(&n), format!("{n} {} {limit}", c.op)),
+            Threshold::Percent(d) => {
+                let tenths = sql.index_div(&format!("{n} * 2000 + \"total\""), "(\"total\" * 2)");
+                let actual = format!(
+                    "CASE WHEN \"total\" = 0 THEN '0.0%' ELSE {} || '.' || {} || '%' END",
+                    sql.to_text(&sql.index_div(&tenths, "10")),
+                    sql.to_text(&format!("{tenths} % 10"))
+                );
+                let scale = 10u128.pow(d.scale) * 100;
+                let holds = format!(
+                    "{} * {scale} {} {} * {}",
+                    sql.wide(&n),
+                    c.op,
+                    sql.wide(&d.units.to_string()),
+                    sql.wide("\"total\"")
+                );
+                (actual, holds)
+            }
+        };
+        rows.push(format!(
+            "SELECT {i} AS i, {} AS \"condition\", {actual} AS \"actual\", CASE WHEN {holds} THEN 'true' ELSE 'false' END AS \"passed\"\nFROM counts",
+            sql.string(&c.text)
+        ));
+    }
+    q.select = format!(
+        "SELECT \"condition\", \"actual\", \"passed\"\nFROM (\n{}\n) AS judged",
+        rows.iter()
+            .map(|r| indent_after_first_by(&format!("    {r}"), 4))
+            .collect::<Vec<_>>()
+            .join("\n    UNION ALL\n")
+    );
+    q.order = vec![("i".to_owned(), "")];
     q
 }

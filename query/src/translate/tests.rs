@@ -49,7 +49,11 @@ fn opts(dialect: Dialect) -> TranslateOptions {
 fn bind(text: &str, store: Option<&Snapshot>) -> Result<Bound, QueryError> {
     let st = one(text);
     let o = opts(Dialect::DuckDb);
-    let b = Binder { opts: &o, store };
+    let b = Binder {
+        opts: &o,
+        store,
+        zone: None,
+    };
     b.statement(&st.statement, Span::from(st.span.clone()))
 }
 
