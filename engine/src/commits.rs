@@ -124,6 +124,23 @@ impl CommitTable {
         Some((entries[k - 1].next_seq, entries[k - 1].dicts))
     }
 
+    /// The wall-clock time from which the row with `seq` is known, over the
+    /// first `count` records: the time of the first record whose range
+    /// reaches past `seq` (rows before every record, or between two, count
+    /// from the next one); `i64::MAX` when no record reaches it (never
+    /// known); `None` when there is no record (every row known always).
+    /// A row is known at `t` exactly when this is `None` or `<= t`, which
+    /// is what [`CommitTable::cutoff`] decides for whole views.
+    pub(crate) fn known_from(&self, count: usize, seq: u64) -> Option<i64> {
+        let entries = self.read();
+        let entries = &entries[..count.min(entries.len())];
+        if entries.is_empty() {
+            return None;
+        }
+        let k = entries.partition_point(|c| c.next_seq <= seq);
+        Some(entries.get(k).map_or(i64::MAX, |c| c.at))
+    }
+
     /// True when rows below `next_seq` exist that no record covers.
     pub(crate) fn has_gaps(&self, count: usize, next_seq: u64) -> bool {
         let entries = self.read();

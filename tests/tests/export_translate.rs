@@ -94,6 +94,8 @@ struct Fixture {
     db: PathBuf,
     export: PathBuf,
     work: PathBuf,
+    /// A commit time between the first batch and the later ones.
+    known: String,
 }
 
 /// Writes the fixture's input files.
@@ -237,6 +239,15 @@ fn fixture() -> Fixture {
         "ingest events1",
     );
     ok(rollcall(&db, &["compact"]), "compact");
+    // A wall-clock time between the first batch's commits and the next
+    // ones: `AS KNOWN AT $known` sees the first batch only.
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let known_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let known = rollcall_engine::Timestamp(known_ms).to_string();
+    std::thread::sleep(std::time::Duration::from_millis(30));
     let e = export.to_string_lossy().into_owned();
     ok(
         rollcall(&db, &["export", "--format", "parquet", &e]),
@@ -259,6 +270,7 @@ fn fixture() -> Fixture {
         db,
         export,
         work,
+        known,
     }
 }
 
@@ -475,7 +487,42 @@ const STATEMENTS: &[&str] = &[
     "GATE IN \"All Desktops\" AT 2026-10-20 WHEN Compliant >= 50% AND Failed <= 3 AND Unknown < 12.5%",
     "GATE FOR preproduction IN \"Pilot Ring\" AT NOW WHEN Compliant > 33.3% AND NotStarted <= 0 STALE AFTER 5d",
     "GATE IN \"Pilot Ring\" AT 2026-09-01 WHEN Compliant >= 95% AND Failed < 1",
+    // SPEC 7.3, 7.4: where clients went, how long they took.
+    "FLOW IN \"All Desktops\" FROM 2026-10-05 TO 2026-10-25",
+    "FLOW FOR preproduction FROM 2026-10-01T12:00:00Z TO NOW",
+    "FLOW IN \"Pilot Ring\" FROM 2026-10-10 TO 2026-10-12",
+    "DURATIONS IN \"All Desktops\" FROM 2026-10-01 TO 2026-11-01 UNTIL Compliant",
+    "DURATIONS FROM 2026-10-01 TO 2026-10-20 UNTIL Compliant SINCE Failed",
+    "DURATIONS IN \"Pilot Ring\" FROM 2026-10-03 TO 2026-10-04 UNTIL Failed SINCE InProgress",
+    "DURATIONS FROM 2026-10-01 TO 2026-11-01 UNTIL Failed SINCE Failed",
+    "DURATIONS IN \"All Desktops\" FROM 2026-09-01 TO 2026-09-02 UNTIL Compliant",
+    // SPEC 7.5: the report as it was, before the second batch landed.
+    "STATES IN \"All Desktops\" AT 2026-10-29 AS KNOWN AT $known",
+    "STATES BY COLLECTION AT 2026-10-29 AS KNOWN AT $known",
+    "FAILURES FROM 2026-10-01 TO 2026-11-01 EVERY 1d BY ERROR AS KNOWN AT $known",
+    "CLIENTS IN \"All Desktops\" AT 2026-10-29 WHERE STATE = Failed AS KNOWN AT $known",
+    "FLOW IN \"All Desktops\" FROM 2026-10-05 TO 2026-10-29 AS KNOWN AT $known",
+    "DURATIONS IN \"All Desktops\" FROM 2026-10-01 TO 2026-11-01 UNTIL Compliant AS KNOWN AT $known",
+    "STATES FROM 2026-10-20 TO 2026-11-01 EVERY 1d TIME ZONE \"Europe/Berlin\" AS KNOWN AT $known",
+    "STATES IN \"All Desktops\" AT 2026-10-29 AS KNOWN AT 2000-01-01",
+    "FAILURES FROM 2026-10-01 TO 2026-11-01 EVERY 7d AS KNOWN AT NOW",
 ];
+
+/// `rql` with every `NOW` keyword (not the `NOW` inside `KNOWN`) replaced.
+fn replace_now(rql: &str, time: &str) -> String {
+    let mut out = String::new();
+    let mut rest = rql;
+    while let Some(i) = rest.find("NOW") {
+        let before = rest[..i].chars().next_back();
+        let after = rest[i + 3..].chars().next();
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        out.push_str(&rest[..i]);
+        out.push_str(if word(before) || word(after) { "NOW" } else { time });
+        rest = &rest[i + 3..];
+    }
+    out.push_str(rest);
+    out
+}
 
 #[test]
 fn translated_sql_matches_rollcall_on_duckdb_and_clickhouse() {
@@ -495,6 +542,7 @@ fn translated_sql_matches_rollcall_on_duckdb_and_clickhouse() {
     let f = fixture();
     let source = f.export.to_string_lossy().into_owned();
     let now_param = format!("now={NOW}");
+    let known_param = format!("known={}", f.known);
     let mut cases = Vec::new();
     for (i, rql) in STATEMENTS.iter().enumerate() {
         let mut sql = serde_json::Map::new();
@@ -511,6 +559,8 @@ fn translated_sql_matches_rollcall_on_duckdb_and_clickhouse() {
                         &source,
                         "-p",
                         &now_param,
+                        "-p",
+                        &known_param,
                         rql,
                     ],
                 ),
@@ -519,13 +569,16 @@ fn translated_sql_matches_rollcall_on_duckdb_and_clickhouse() {
             // rollcall itself, at the NOW this translation recorded.
             let now_used = text.lines().find_map(|l| l.strip_prefix("-- NOW = "));
             let expected_rql = match now_used {
-                Some(t) if rql.contains("NOW") => rql.replace("NOW", t.trim()),
+                Some(t) if rql.contains("NOW") => replace_now(rql, t.trim()),
                 _ => (*rql).to_owned(),
             };
             // `query` refuses a parameter the statement does not use.
             let mut query = vec!["query", "--format", "csv"];
             if expected_rql.contains("$now") {
                 query.extend(["-p", now_param.as_str()]);
+            }
+            if expected_rql.contains("$known") {
+                query.extend(["-p", known_param.as_str()]);
             }
             query.push(&expected_rql);
             let out = rollcall(&f.db, &query);

@@ -24,8 +24,9 @@ pub const MANIFEST: &str = "_rollcall_export.json";
 pub const LOCK: &str = "_rollcall_export.lock";
 /// The format tag of the manifest.
 pub const FORMAT: &str = "rollcall-parquet-export";
-/// The version of the layout and manifest this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The version of the layout and manifest this build writes and reads
+/// (2: the `committed_ms` column of both tables).
+pub const VERSION: u32 = 2;
 
 /// One export run, as recorded.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 //!
 //! | table | columns |
 //! |---|---|
-//! | `transitions` | `time` TIMESTAMP(MICROS, UTC), `time_ms` INT64, `seq` INT64, `client` STRING, `deployment` STRING, `state` STRING, `error` INT64 (nullable) |
-//! | `memberships` | `time` TIMESTAMP(MICROS, UTC), `time_ms` INT64, `seq` INT64, `client` STRING, `collection` STRING, `change` STRING |
+//! | `transitions` | `time` TIMESTAMP(MICROS, UTC), `time_ms` INT64, `seq` INT64, `client` STRING, `deployment` STRING, `state` STRING, `error` INT64 (nullable), `committed_ms` INT64 (nullable) |
+//! | `memberships` | `time` TIMESTAMP(MICROS, UTC), `time_ms` INT64, `seq` INT64, `client` STRING, `collection` STRING, `change` STRING, `committed_ms` INT64 (nullable) |
 //!
 //! Invariants: `time` and `time_ms` are the same instant (`time` =
 //! `time_ms * 1000` µs); `seq` is the store's ingest order (one counter
@@ -14,7 +14,12 @@
 //! SPEC.md; names are the store's strings, states their canonical names
 //! (`NotStarted`...), changes `join` / `leave`; `error` is the 32-bit code
 //! as a non-negative INT64 (portable to engines without unsigned types), or
-//! NULL for none; the day of a row is `floor(time_ms / 86_400_000)` in UTC.
+//! NULL for none; the day of a row is `floor(time_ms / 86_400_000)` in UTC;
+//! `committed_ms` is the wall-clock time (epoch ms) from which `AS KNOWN AT`
+//! sees the row (`Snapshot::known_from`): the row is known at `t` exactly
+//! when it is NULL (the store records no commit times) or `<= t`
+//! (`i64::MAX`: appended without a commit time after the last recorded
+//! commit, known at no time).
 //! `docs/scale-out.md` is the user-facing copy of this table: keep both in
 //! step.
 
@@ -23,7 +28,7 @@ use std::sync::Arc;
 use arrow_array::builder::{Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use rollcall_engine::{MembershipRow, Timestamp, TransitionRow};
+use rollcall_engine::{MembershipRow, Seq, Timestamp, TransitionRow};
 
 /// Milliseconds in a day.
 pub const DAY_MS: i64 = 86_400_000;
@@ -69,6 +74,7 @@ impl Table {
                 fields.push(Field::new("change", DataType::Utf8, false));
             }
         }
+        fields.push(Field::new("committed_ms", DataType::Int64, true));
         Arc::new(Schema::new(fields))
     }
 }
@@ -109,6 +115,8 @@ pub trait Names {
     fn deployment(&self, id: u32) -> Option<&str>;
     /// A collection's name.
     fn collection(&self, id: u32) -> Option<&str>;
+    /// When the row with `seq` became known (`Snapshot::known_from`, ms).
+    fn committed_ms(&self, seq: Seq) -> Option<i64>;
 }
 
 fn named<'a>(name: Option<&'a str>, kind: &str, id: u32) -> anyhow::Result<&'a str> {
@@ -131,6 +139,7 @@ pub struct Columns {
     /// `state` or `change`.
     what: StringBuilder,
     error: Int64Builder,
+    committed: Int64Builder,
     rows: usize,
 }
 
@@ -147,6 +156,7 @@ impl Columns {
             group: StringBuilder::new(),
             what: StringBuilder::new(),
             error: Int64Builder::new(),
+            committed: Int64Builder::new(),
             rows: 0,
         }
     }
@@ -163,12 +173,13 @@ impl Columns {
 
     /// Appends the columns both tables share; every fallible conversion is
     /// done before anything is appended, so a failed row leaves no trace.
-    fn common(&mut self, time: Timestamp, seq: u64, client: &str) -> anyhow::Result<()> {
-        let (us, seq) = (micros(time)?, seq_i64(seq)?);
+    fn common(&mut self, time: Timestamp, seq: Seq, client: &str, names: &dyn Names) -> anyhow::Result<()> {
+        let (us, seq_value) = (micros(time)?, seq_i64(seq.0)?);
         self.time.append_value(us);
         self.time_ms.append_value(time.0);
-        self.seq.append_value(seq);
+        self.seq.append_value(seq_value);
         self.client.append_value(client);
+        self.committed.append_option(names.committed_ms(seq));
         self.rows += 1;
         Ok(())
     }
@@ -178,7 +189,7 @@ impl Columns {
         debug_assert_eq!(self.table, Table::Transitions);
         let client = named(names.client(r.client.0), "client", r.client.0)?;
         let deployment = named(names.deployment(r.deployment.0), "deployment", r.deployment.0)?;
-        self.common(r.time, r.seq.0, client)?;
+        self.common(r.time, r.seq, client, names)?;
         self.group.append_value(deployment);
         self.what.append_value(r.state.name());
         self.error.append_option(r.error.map(|e| i64::from(e.0)));
@@ -190,7 +201,7 @@ impl Columns {
         debug_assert_eq!(self.table, Table::Memberships);
         let client = named(names.client(r.client.0), "client", r.client.0)?;
         let collection = named(names.collection(r.collection.0), "collection", r.collection.0)?;
-        self.common(r.time, r.seq.0, client)?;
+        self.common(r.time, r.seq, client, names)?;
         self.group.append_value(collection);
         self.what.append_value(r.change.name());
         Ok(())
@@ -210,6 +221,7 @@ impl Columns {
         if self.table == Table::Transitions {
             arrays.push(Arc::new(errors));
         }
+        arrays.push(Arc::new(self.committed.finish()));
         self.rows = 0;
         Ok(RecordBatch::try_new(self.schema.clone(), arrays)?)
     }

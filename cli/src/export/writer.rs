@@ -131,6 +131,8 @@ struct NameTable {
     clients: Vec<String>,
     deployments: Vec<String>,
     collections: Vec<String>,
+    /// For the commit times of rows (`Snapshot::known_from`).
+    snap: Snapshot,
 }
 
 impl NameTable {
@@ -153,6 +155,7 @@ impl NameTable {
             clients,
             deployments,
             collections,
+            snap: snap.fork(),
         }
     }
 }
@@ -166,6 +169,9 @@ impl Names for NameTable {
     }
     fn collection(&self, id: u32) -> Option<&str> {
         self.collections.get(id as usize).map(String::as_str)
+    }
+    fn committed_ms(&self, seq: Seq) -> Option<i64> {
+        self.snap.known_from(seq).map(|t| t.0)
     }
 }
 

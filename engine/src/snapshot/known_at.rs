@@ -116,6 +116,41 @@ impl Run for KnownBelow {
 }
 
 impl Snapshot {
+    /// The wall-clock time from which the row with `seq` is known to
+    /// [`Snapshot::as_known_at`]: the row is in the view as known at `t`
+    /// exactly when this is `None` (the store records no commit times, so
+    /// every row is always known) or at most `t`. `Timestamp::MAX` means no
+    /// recorded commit covers the row (it was appended without a commit
+    /// time after the last one) and no view as known at a time holds it.
+    /// `rollcall export` writes it as the `committed_ms` column.
+    ///
+    /// ```
+    /// use rollcall_engine::{Batch, Options, Seq, State, Store, Timestamp};
+    /// let dir = tempfile::tempdir()?;
+    /// let mut store = Store::create(dir.path(), Options::default())?;
+    /// let mut batch = Batch::new();
+    /// batch.push_transition(Timestamp(1_000), "PC-1", "production", State::Failed, None)?;
+    /// store.append_at(&batch, Timestamp(5_000))?;
+    /// let snap = store.snapshot();
+    /// let mut seqs = Vec::new();
+    /// snap.for_each_transition(Timestamp::MIN, Timestamp::MAX, |rows| { seqs.extend(rows.iter().map(|r| r.seq)); Ok(()) })?;
+    /// assert_eq!(snap.known_from(seqs[0]), Some(Timestamp(5_000)));
+    /// let production = snap.deployment_id("production").unwrap();
+    /// let failed_as_known_at = |t| {
+    ///     let view = snap.as_known_at(Timestamp(t));
+    ///     view.state_counts(production, None, Timestamp(2_000), None).map(|c| c.get(State::Failed))
+    /// };
+    /// assert_eq!(failed_as_known_at(4_999)?, 0);
+    /// assert_eq!(failed_as_known_at(5_000)?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn known_from(&self, seq: Seq) -> Option<Timestamp> {
+        self.parts
+            .commits
+            .known_from(self.parts.commit_count, seq.0)
+            .map(Timestamp)
+    }
+
     /// A view of this snapshot that sees only the transitions and membership
     /// changes whose transaction was committed at or before wall-clock `t`
     /// (commit times as recorded by [`Store::append_at`](crate::Store::append_at)).

@@ -102,6 +102,22 @@ pub(super) enum Bound {
         stale_after: Option<i64>,
         conditions: Vec<GateCondition>,
     },
+    /// `FLOW`: state as of `from` against state as of `to`.
+    Flow {
+        deployment: String,
+        population: Population,
+        from: i64,
+        to: i64,
+    },
+    /// `DURATIONS`: from the first `since` to the first `until` after it.
+    Durations {
+        deployment: String,
+        population: Population,
+        from: i64,
+        to: i64,
+        since: State,
+        until: State,
+    },
     /// Several deployments in `FOR` (SPEC 7.2): each one's statement, in
     /// the order written, and the result columns after `deployment`.
     Several {
@@ -177,13 +193,6 @@ pub(super) fn statement_zone(statement: &Statement) -> Result<Option<Zone>, Quer
 
 impl Binder<'_> {
     pub(super) fn statement(&self, statement: &Statement, whole: Span) -> Result<Bound, QueryError> {
-        if statement.tail().is_some_and(|t| t.known_at.is_some()) {
-            return Err(QueryError::invalid(
-                whole,
-                "AS KNOWN AT has no SQL translation yet",
-                Some("run the statement with `rollcall query`".to_owned()),
-            ));
-        }
         match statement {
             Statement::States(s) if s.deployments.len() > 1 && !matches!(s.scope, Scope::ByCollection) => {
                 let mut columns = vec!["time"];
@@ -352,11 +361,36 @@ impl Binder<'_> {
                     conditions,
                 })
             }
-            Statement::Flow(_) | Statement::Durations(_) => Err(QueryError::invalid(
-                whole,
-                "FLOW and DURATIONS have no SQL translation yet",
-                Some("run them with `rollcall query`".to_owned()),
-            )),
+            Statement::Flow(f) => {
+                let (from, to) = self.bindings().range(&f.range.from, &f.range.to)?;
+                let deployment = self.deployment(f.deployment.as_ref())?;
+                let population = match &f.collection {
+                    Some(c) => Population::In(self.collection(c)?),
+                    None => Population::All,
+                };
+                Ok(Bound::Flow {
+                    deployment,
+                    population,
+                    from: from.0,
+                    to: to.0,
+                })
+            }
+            Statement::Durations(d) => {
+                let (from, to) = self.bindings().range(&d.range.from, &d.range.to)?;
+                let deployment = self.deployment(d.deployment.as_ref())?;
+                let population = match &d.collection {
+                    Some(c) => Population::In(self.collection(c)?),
+                    None => Population::All,
+                };
+                Ok(Bound::Durations {
+                    deployment,
+                    population,
+                    from: from.0,
+                    to: to.0,
+                    since: d.since.as_ref().map_or(State::InProgress, |s| s.value),
+                    until: d.until.value,
+                })
+            }
             Statement::Show(_) | Statement::Explain(_) => Err(QueryError::invalid(
                 whole,
                 "SHOW and EXPLAIN have no SQL translation: they describe the store, not the exported data",
@@ -365,6 +399,14 @@ impl Binder<'_> {
                         .to_owned(),
                 ),
             )),
+        }
+    }
+
+    /// `AS KNOWN AT t` of a statement, evaluated (local times in its zone).
+    pub(super) fn known_at(&self, statement: &Statement) -> Result<Option<i64>, QueryError> {
+        match statement.tail().and_then(|t| t.known_at.as_ref()) {
+            Some(t) => self.time(t).map(Some),
+            None => Ok(None),
         }
     }
 

@@ -135,12 +135,24 @@ pub(super) fn add_sources(
     transitions: bool,
     memberships: bool,
 ) {
+    let (known, known_comment) = match source.known_at {
+        Some(t) => (
+            format!("\nWHERE committed_ms IS NULL OR committed_ms <= {t}"),
+            format!(
+                ", as known at {}: committed by then",
+                rollcall_engine::Timestamp(t)
+            ),
+        ),
+        None => (String::new(), String::new()),
+    };
     if transitions {
         q.cte(
             "transitions",
-            "every exported transition (one row per stored transition, duplicates already dropped)",
             format!(
-                "SELECT time_ms, seq, client, deployment, state, error\nFROM {}",
+                "every exported transition (one row per stored transition, duplicates already dropped){known_comment}"
+            ),
+            format!(
+                "SELECT time_ms, seq, client, deployment, state, error\nFROM {}{known}",
                 sql.read(source, "transitions")
             ),
         );
@@ -148,9 +160,9 @@ pub(super) fn add_sources(
     if memberships {
         q.cte(
             "memberships",
-            "every exported membership change",
+            format!("every exported membership change{known_comment}"),
             format!(
-                "SELECT time_ms, seq, client, collection, change\nFROM {}",
+                "SELECT time_ms, seq, client, collection, change\nFROM {}{known}",
                 sql.read(source, "memberships")
             ),
         );

@@ -46,6 +46,9 @@ pub(crate) struct Source {
     prefix: String,
     /// True for `scheme://` locations (object stores, HTTP).
     remote: bool,
+    /// `AS KNOWN AT`: only rows whose `committed_ms` is NULL or at most
+    /// this are read.
+    pub(crate) known_at: Option<i64>,
 }
 
 impl Source {
@@ -54,6 +57,7 @@ impl Source {
         Source {
             remote: prefix.contains("://"),
             prefix,
+            known_at: None,
         }
     }
 

@@ -23,8 +23,13 @@
 //! the `Sql` primitives trait, the export `Source`) with `duckdb.rs` and
 //! `clickhouse.rs` spelling the primitives; `cte.rs` is the query under
 //! construction and the CTE steps statements share; `states.rs`,
-//! `failures.rs` and `clients.rs` write one statement family each (`STATES`
-//! incl. `BY COLLECTION`; `FAILURES`; `CLIENTS` and `HISTORY`).
+//! `failures.rs`, `clients.rs` and `rollout.rs` write one statement family
+//! each (`STATES` incl. `BY COLLECTION` and `GATE`; `FAILURES`; `CLIENTS`
+//! and `HISTORY`; `FLOW` and `DURATIONS`); `cte::several` puts several
+//! deployments side by side. `TIME ZONE` reads local times in the zone,
+//! lists calendar points that are not a uniform grid, and prints times
+//! through [`dialect::Zoned`]; `AS KNOWN AT` filters the two source CTEs on
+//! the export's `committed_ms`.
 //!
 //! Invariants:
 //! * the SQL follows the engine's semantics (`engine/src/snapshot/`): the
@@ -48,6 +53,7 @@ mod cte;
 mod dialect;
 mod duckdb;
 mod failures;
+mod rollout;
 mod states;
 
 use std::fmt::Write as _;
@@ -132,6 +138,7 @@ pub fn translate(
     };
     let whole = Span::from(statement.span.clone());
     let bound = binder.statement(&statement.statement, whole)?;
+    let known_at = binder.known_at(&statement.statement)?;
     let zoned = zone.map(|zone| dialect::Zoned {
         inner: opts.dialect.sql(),
         zone,
@@ -140,7 +147,8 @@ pub fn translate(
         Some(z) => z,
         None => opts.dialect.sql(),
     };
-    let source = Source::new(opts.source.as_deref());
+    let mut source = Source::new(opts.source.as_deref());
+    source.known_at = known_at;
     let query = build(sql, &source, &bound);
     let mut out = String::new();
     header(&mut out, statement, opts, &uses);
@@ -239,6 +247,20 @@ fn build(sql: &dyn Sql, source: &Source, bound: &Bound) -> Query {
             stale_after,
             conditions,
         } => states::gate(sql, source, deployment, population, *at, *stale_after, conditions),
+        Bound::Flow {
+            deployment,
+            population,
+            from,
+            to,
+        } => rollout::flow(sql, source, deployment, population, *from, *to),
+        Bound::Durations {
+            deployment,
+            population,
+            from,
+            to,
+            since,
+            until,
+        } => rollout::durations(sql, source, deployment, population, (*from, *to), *since, *until),
         Bound::Several { parts, columns } => cte::several(
             sql,
             parts
