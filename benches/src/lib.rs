@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use rollcall_cli::fleet::{Fleet, FleetConfig};
-use rollcall_engine::{Batch, Options, Store};
+use rollcall_engine::{Batch, Options, Store, Timestamp};
 
 /// Fleet sizes (clients) to benchmark: `ROLLCALL_BENCH_CLIENTS=10000,1000000`.
 pub fn sizes() -> Vec<u32> {
@@ -62,6 +62,63 @@ pub fn ingest_fleet(store: &mut Store, cfg: FleetConfig) -> rollcall_engine::Res
     }
     txn.commit()?;
     Ok(total)
+}
+
+/// Appends the fleet as a real feed arrives: one transaction per generated
+/// day, committed (`commit_at`) an hour after that day ends, so that `AS
+/// KNOWN AT` has a commit history to cut. Returns rows read.
+pub fn ingest_fleet_daily(store: &mut Store, cfg: FleetConfig) -> rollcall_engine::Result<u64> {
+    let fleet = Fleet::new(cfg);
+    let mut rows = fleet.rows();
+    let mut batch = Batch::new();
+    let mut total = 0u64;
+    let mut txn = store.begin()?;
+    let mut day = rows.generated_until();
+    loop {
+        batch.clear();
+        let n = rows.fill_batch(&mut batch, 65_536)?;
+        if n > 0 {
+            total += n as u64;
+            txn.append(&batch)?;
+        }
+        let now = rows.generated_until();
+        if n == 0 || now != day {
+            txn.commit_at(Timestamp(day.0 + 3_600_000))?;
+            if n == 0 {
+                break;
+            }
+            day = now;
+            txn = store.begin()?;
+        }
+    }
+    Ok(total)
+}
+
+/// [`fleet_store`] built with [`ingest_fleet_daily`] (one commit per day,
+/// with its commit time), compacted; cached as `fleet-daily-<clients>-<seed>`.
+pub fn fleet_store_daily(clients: u32) -> PathBuf {
+    if let Some(dir) = std::env::var_os("ROLLCALL_BENCH_STORE_DAILY") {
+        return PathBuf::from(dir);
+    }
+    let cfg = config(clients);
+    let dir = data_dir().join(format!("fleet-daily-{}-{}", cfg.clients, cfg.seed));
+    if dir.join("READY").exists() {
+        return dir;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create bench data dir");
+    let started = std::time::Instant::now();
+    let mut store = Store::create(&dir, Options::default()).expect("create store");
+    let rows = ingest_fleet_daily(&mut store, cfg).expect("ingest fleet");
+    store.compact().expect("compact");
+    drop(store);
+    std::fs::write(dir.join("READY"), b"").expect("mark ready");
+    eprintln!(
+        "built bench store {} ({rows} rows, a commit per day) in {:.1}s",
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    dir
 }
 
 /// A compacted store of the fleet with `clients` clients, built on first use.

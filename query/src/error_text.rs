@@ -12,7 +12,8 @@
 //!   (`HRESULT_FROM_WIN32`), and both spellings find its text;
 //! * Windows Installer (msiexec) exit codes 1601-1650 and 3010/3017:
 //!   "MsiExec.exe and InstMsi.exe error messages" (Microsoft Learn);
-//! * COM/OLE HRESULTs (`E_FAIL`, `E_ACCESSDENIED`, ...) and WMI
+//! * COM/OLE HRESULTs (`E_FAIL`, `E_ACCESSDENIED`, ...), the certificate
+//!   trust code `CERT_E_UNTRUSTEDROOT` (`0x800B0109`) and WMI
 //!   `WBEM_E_*`: `winerror.h`, `wbemcli.h`;
 //! * Windows Update Agent `WU_E_*` (facility 36): `wuerror.h` / "Windows
 //!   Update error codes by component" (Microsoft Learn);
@@ -145,6 +146,10 @@ pub(crate) const KNOWN: &[(u32, &str)] = &[
     ),
     (0x8007_2F8F, "A security error occurred."),
     (0x8007_3712, "The component store has been corrupted."),
+    (
+        0x800B_0109,
+        "A certificate chain processed, but terminated in a root certificate which is not trusted by the trust provider.",
+    ),
     (0x800F_081F, "The source files could not be found."),
     (
         0x800F_0922,

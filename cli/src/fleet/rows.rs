@@ -57,6 +57,13 @@ pub struct FleetRows<'f> {
 }
 
 impl FleetRows<'_> {
+    /// The end of the days generated so far (the fleet's start before the
+    /// first row): every row still to come that is not a late one is at or
+    /// after it.
+    pub fn generated_until(&self) -> rollcall_engine::Timestamp {
+        rollcall_engine::Timestamp(self.fleet.start + i64::from(self.day) * DAY)
+    }
+
     /// Pushes up to `max` rows into `batch` (names resolved); returns how many
     /// were pushed (0 at the end).
     pub fn fill_batch(&mut self, batch: &mut Batch, max: usize) -> rollcall_engine::Result<usize> {
