@@ -494,6 +494,7 @@ impl Store {
             collections: self.collections.view(),
             base: self.base.iter().map(|s| s.clone() as Arc<dyn Run>).collect(),
             checkpoints: self.checkpoints.clone(),
+            checkpoint_limit: Timestamp::MAX,
             base_cache: self.base_cache.clone(),
             delta,
             segment_count: (self.base.len() + self.delta.len()) as u64,

@@ -178,6 +178,11 @@ impl Snapshot {
         deployment: DeploymentId,
         at: Timestamp,
     ) -> Result<Option<Arc<Checkpoint>>> {
+        let limit = self.parts.checkpoint_limit;
+        if at >= limit && limit == Timestamp::MIN {
+            return Ok(None);
+        }
+        let at = if at >= limit { limit.saturating_sub(1) } else { at };
         match &self.parts.checkpoints {
             Some(set) => set
                 .latest_at_or_before(deployment, at)
@@ -286,6 +291,11 @@ impl Snapshot {
         let Some(set) = &self.parts.checkpoints else {
             return Ok(false);
         };
+        if self.parts.checkpoint_limit < Timestamp::MAX {
+            // A filtered base: snapshots may hold changes the view does not
+            // know (membership runs carry no time bounds to limit them by).
+            return Ok(false);
+        }
         if self.parts.delta.iter().any(|r| r.membership_count() > 0) {
             return Ok(false);
         }

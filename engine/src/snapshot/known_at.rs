@@ -13,9 +13,14 @@
 //! Invariants: when the cut-off lies above every base seq, the base, its
 //! checkpoints, membership snapshots and failure rollup stay in use and only
 //! delta runs are filtered (every delta seq is above every base seq, so the
-//! base is wholly known); otherwise the view has no base — every run is a
-//! filtered delta run, answered by the order-free delta paths (`(time, seq)`
-//! comparisons, sorted change logs), exact but without the base's shortcuts.
+//! base is wholly known). Otherwise every run is filtered; the filtered base
+//! is still a base (its rows in `(time, seq)` order, below every delta seq),
+//! and a checkpoint stands for it only while no unknown row lies at or
+//! before the checkpoint's time: the view's `checkpoint_limit` is the
+//! earliest transition time of any base run holding unknown rows, and only
+//! checkpoints strictly before it are used. Membership snapshots and the
+//! failure rollup are not used then (they count rows the view does not
+//! know); membership comes from the change log, failures from a sweep.
 
 use std::sync::Arc;
 
@@ -177,19 +182,40 @@ impl Snapshot {
             .iter()
             .filter_map(|r| r.seq_bounds())
             .all(|(_, hi)| hi.0 < cut);
-        let (base, checkpoints, base_cache, delta) = if base_known {
+        let (base, checkpoints, checkpoint_limit, base_cache, delta) = if base_known {
             (
                 p.base.clone(),
                 p.checkpoints.clone(),
+                p.checkpoint_limit,
                 p.base_cache.clone(),
                 p.delta.iter().map(wrap).collect(),
             )
         } else {
+            // Part of the base is unknown. Its known rows, filtered, are
+            // still in (time, seq) order and below every delta seq, so they
+            // stay a base; a checkpoint stands for them only when no unknown
+            // row is at or before it, i.e. before the earliest transition of
+            // every base run that holds unknown rows.
+            let limit = p
+                .base
+                .iter()
+                .filter(|r| r.seq_bounds().is_some_and(|(_, hi)| hi.0 >= cut))
+                .filter_map(|r| r.transition_bounds().map(|(lo, _)| lo))
+                .min()
+                .unwrap_or(Timestamp::MAX)
+                .min(p.checkpoint_limit);
             (
-                Vec::new(),
-                None,
+                p.base.iter().map(wrap).collect(),
+                p.checkpoints.clone(),
+                // Membership snapshots are off below MAX; keep it below
+                // even when no run bounds the transitions.
+                if limit == Timestamp::MAX {
+                    Timestamp(i64::MAX - 1)
+                } else {
+                    limit
+                },
                 Arc::new(BaseCache::default()),
-                p.base.iter().chain(&p.delta).map(wrap).collect(),
+                p.delta.iter().map(wrap).collect(),
             )
         };
         let parts = SnapshotParts {
@@ -198,6 +224,7 @@ impl Snapshot {
             collections: p.collections.prefix(dicts[2] as usize),
             base,
             checkpoints,
+            checkpoint_limit,
             delta,
             segment_count: p.segment_count,
             bytes_on_disk: p.bytes_on_disk,
@@ -210,7 +237,8 @@ impl Snapshot {
         };
         Snapshot {
             cancel: self.cancel.clone(),
-            no_rollup: self.no_rollup,
+            // The failure rollup counts every base row, known or not.
+            no_rollup: self.no_rollup || !base_known,
             ..Snapshot::new(parts)
         }
     }

@@ -104,6 +104,11 @@ pub(crate) struct SnapshotParts {
     pub base: Vec<Arc<dyn Run>>,
     /// Checkpoints over `base`, decoded on demand.
     pub checkpoints: Option<Arc<CheckpointSet>>,
+    /// Only checkpoints strictly before this time stand for `base`, and
+    /// membership snapshots none at all when it is not `Timestamp::MAX`
+    /// (a view `AS KNOWN AT` whose `base` is filtered: later checkpoints
+    /// hold rows the view does not know).
+    pub checkpoint_limit: Timestamp,
     /// Runs newer than the base: segments flushed since, memtable chunks.
     pub delta: Vec<Arc<dyn Run>>,
     /// Number of segment files.
