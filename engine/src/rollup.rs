@@ -211,16 +211,16 @@ impl FailureRollup {
     }
 
     /// Base failures of `deployment` in the hours `[from_hour, to_hour)`,
-    /// summed per bucket of `hours_per_bucket` hours starting at `from_hour`,
-    /// into `counts` (one slot per bucket); members of `collection` only
-    /// when one is given.
+    /// added into `counts[bucket(hour)]` (hours ascending; `bucket` maps an
+    /// hour number to its slot); members of `collection` only when one is
+    /// given.
     pub(crate) fn add_counts(
         &self,
         deployment: DeploymentId,
         collection: Option<CollectionId>,
         from_hour: i64,
         to_hour: i64,
-        hours_per_bucket: i64,
+        mut bucket: impl FnMut(i64) -> usize,
         counts: &mut [u64],
     ) {
         let Some(d) = self.deployments.get(&deployment) else {
@@ -231,29 +231,34 @@ impl FailureRollup {
             Some(c) => d.by_collection.get(c.0 as usize).map_or(&[], Vec::as_slice),
         };
         for_hours(d.first_hour, series.len(), from_hour, to_hour, |i, hour| {
-            let k = ((hour - from_hour) / hours_per_bucket) as usize;
-            if let (Some(slot), Some(&n)) = (counts.get_mut(k), series.get(i)) {
+            if let Some(&n) = series.get(i)
+                && let Some(slot) = counts.get_mut(bucket(hour))
+            {
                 *slot += n;
             }
         });
     }
 
     /// Like [`Self::add_counts`] without a collection, split by error code:
-    /// adds into `counts[(bucket index, error)]`.
+    /// adds into `counts[(bucket(hour), error)]`.
     pub(crate) fn add_error_counts(
         &self,
         deployment: DeploymentId,
         from_hour: i64,
         to_hour: i64,
-        hours_per_bucket: i64,
-        counts: &mut HashMap<(u64, Option<ErrorCode>), u64>,
+        mut bucket: impl FnMut(i64) -> usize,
+        counts: &mut HashMap<(usize, Option<ErrorCode>), u64>,
     ) {
         let Some(d) = self.deployments.get(&deployment) else {
             return;
         };
         for_hours(d.first_hour, d.by_error.len(), from_hour, to_hour, |i, hour| {
-            let k = ((hour - from_hour) / hours_per_bucket) as u64;
-            for &(error, n) in d.by_error.get(i).map_or(&[][..], Vec::as_slice) {
+            let pairs = d.by_error.get(i).map_or(&[][..], Vec::as_slice);
+            if pairs.is_empty() {
+                return;
+            }
+            let k = bucket(hour);
+            for &(error, n) in pairs {
                 *counts.entry((k, error)).or_default() += n;
             }
         });
@@ -443,16 +448,23 @@ mod tests {
     fn counts_per_hour_collection_and_error() {
         let r = sample();
         let mut counts = vec![0; 5];
-        r.add_counts(DeploymentId(0), None, -1, 4, 1, &mut counts);
+        r.add_counts(DeploymentId(0), None, -1, 4, |h| (h + 1) as usize, &mut counts);
         assert_eq!(counts, vec![1, 1, 0, 0, 1]);
         let mut counts = vec![0; 2];
-        r.add_counts(DeploymentId(0), Some(CollectionId(1)), 0, 4, 2, &mut counts);
+        r.add_counts(
+            DeploymentId(0),
+            Some(CollectionId(1)),
+            0,
+            4,
+            |h| (h / 2) as usize,
+            &mut counts,
+        );
         assert_eq!(counts, vec![1, 1]);
         let mut counts = vec![0; 1];
-        r.add_counts(DeploymentId(0), Some(CollectionId(0)), 0, 4, 4, &mut counts);
+        r.add_counts(DeploymentId(0), Some(CollectionId(0)), 0, 4, |_| 0, &mut counts);
         assert_eq!(counts, vec![0]);
         let mut by_error = HashMap::new();
-        r.add_error_counts(DeploymentId(1), 0, 24, 24, &mut by_error);
+        r.add_error_counts(DeploymentId(1), 0, 24, |_| 0, &mut by_error);
         assert_eq!(by_error, HashMap::from([((0, Some(ErrorCode(u32::MAX))), 1)]));
     }
 

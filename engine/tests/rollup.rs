@@ -111,6 +111,51 @@ fn assert_rollup_agrees(snap: &Snapshot, context: &str) {
                 );
             }
         }
+        // Buckets at listed edges (calendar days across a DST change look
+        // like this): on whole hours (the rollup's path) and off them (the
+        // sweep's), each equal to the sweep and to the sum of its pieces
+        // from an evenly spaced histogram.
+        for (edges_min, to_min) in [
+            (&[0, 60, 240, 300, 540][..], 720),
+            (&[-120, 0, 660][..], 840),
+            (&[30, 90, 91, 400][..], 700),
+        ] {
+            let edges: Vec<Timestamp> = edges_min.iter().map(|m| Timestamp(m * 60_000)).collect();
+            let to = Timestamp(to_min * 60_000);
+            let fine = snap.failure_histogram(d, None, edges[0], to, 60_000).unwrap();
+            let want: Vec<(Timestamp, u64)> = edges
+                .iter()
+                .enumerate()
+                .map(|(k, &e)| {
+                    let end = edges.get(k + 1).copied().unwrap_or(to);
+                    let n = fine
+                        .iter()
+                        .filter(|(t, _)| *t >= e && *t < end)
+                        .map(|(_, n)| n)
+                        .sum();
+                    (e, n)
+                })
+                .collect();
+            for &c in &collections {
+                let got = snap.failure_histogram_at(d, c, &edges, to).unwrap();
+                assert_eq!(
+                    got,
+                    sweep.failure_histogram_at(d, c, &edges, to).unwrap(),
+                    "{context}: at edges {edges_min:?}, {deployment} {c:?}"
+                );
+                if c.is_none() {
+                    assert_eq!(
+                        got, want,
+                        "{context}: at edges {edges_min:?} vs pieces, {deployment}"
+                    );
+                }
+                assert_eq!(
+                    snap.failure_histogram_by_error_at(d, c, &edges, to).unwrap(),
+                    sweep.failure_histogram_by_error_at(d, c, &edges, to).unwrap(),
+                    "{context}: by error at edges {edges_min:?}, {deployment} {c:?}"
+                );
+            }
+        }
     }
 }
 

@@ -99,11 +99,6 @@ impl Steps {
         self.points.len() as u64
     }
 
-    /// Where bucket `k` ends: the next point, or `to` for the last.
-    pub(crate) fn end(&self, k: usize) -> Timestamp {
-        self.points.get(k + 1).copied().unwrap_or(self.to)
-    }
-
     /// The width `w` when the engine's grid `from + k*w`, cut at `to`, is
     /// exactly these points (always for exact steps; for calendar steps
     /// when no DST change or month length breaks the spacing).

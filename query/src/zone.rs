@@ -13,8 +13,19 @@
 //! disambiguation, RFC 5545's rule); grid point `k` is computed from the
 //! start (`FROM + k` steps), never from point `k - 1`, so month-end clamping
 //! does not drift (Jan 31, Feb 28, Mar 31).
+//!
+//! Speed: a statement in a zone must cost what it costs in UTC (issue 15),
+//! so a resolved zone carries its offset history as a table of transitions
+//! for 1900..2200, read once from jiff per zone and process (a global
+//! cache), and offsets, local times and daily grids inside that window are
+//! table lookups and additions. The table only replays jiff's own answers:
+//! a local time within two days of a transition (where a gap or a fold
+//! may be) is always handed to jiff, so the disambiguation rule stays jiff's.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
@@ -27,6 +38,104 @@ use crate::suggest;
 pub struct Zone {
     name: String,
     tz: TimeZone,
+    offsets: Arc<OffsetTable>,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The offsets of a zone between two instants: segment `i` covers
+/// `[starts[i], starts[i + 1])` (the last up to `end`) with offset
+/// `offsets[i]` seconds. Built from jiff's transitions, never by rule.
+struct OffsetTable {
+    starts: Vec<i64>,
+    offsets: Vec<i32>,
+    end: i64,
+    /// The segment of the last lookup: statements ask for ascending times,
+    /// so the next answer is almost always this one or the one after (a
+    /// binary search over ~500 segments per point cost more than the rest
+    /// of a daily histogram). A hint only: any value gives right answers.
+    hint: AtomicUsize,
+}
+
+/// The window the table covers: 1900-01-01 to 2200-01-01 UTC.
+const TABLE_FROM_MS: i64 = -2_208_988_800_000;
+const TABLE_TO_MS: i64 = 7_258_118_400_000;
+
+impl OffsetTable {
+    fn build(tz: &TimeZone) -> OffsetTable {
+        let from = jiff::Timestamp::from_millisecond(TABLE_FROM_MS).expect("1900 is in range");
+        let mut starts = vec![TABLE_FROM_MS];
+        let mut offsets = vec![tz.to_offset(from).seconds()];
+        for tr in tz.following(from) {
+            let at = tr.timestamp().as_millisecond();
+            if at >= TABLE_TO_MS {
+                break;
+            }
+            if at <= *starts.last().expect("one segment") {
+                continue;
+            }
+            let off = tr.offset().seconds();
+            if offsets.last() == Some(&off) {
+                // An abbreviation or DST-flag change only: the offset stays.
+                continue;
+            }
+            starts.push(at);
+            offsets.push(off);
+        }
+        OffsetTable {
+            starts,
+            offsets,
+            end: TABLE_TO_MS,
+            hint: AtomicUsize::new(0),
+        }
+    }
+
+    /// The segment holding instant `t`, when the table covers it.
+    fn segment(&self, t: i64) -> Option<usize> {
+        if t < self.starts[0] || t >= self.end {
+            return None;
+        }
+        let holds = |i: usize| self.starts.get(i).is_some_and(|s| *s <= t) && t < self.segment_end(i);
+        let hint = self.hint.load(Ordering::Relaxed);
+        let i = if holds(hint) {
+            return Some(hint);
+        } else if holds(hint + 1) {
+            hint + 1
+        } else {
+            self.starts.partition_point(|s| *s <= t) - 1
+        };
+        self.hint.store(i, Ordering::Relaxed);
+        Some(i)
+    }
+
+    fn segment_end(&self, i: usize) -> i64 {
+        self.starts.get(i + 1).copied().unwrap_or(self.end)
+    }
+
+    /// The instant of local reading `local` (ms, as if UTC) when it lies at
+    /// least two days from every transition, so exactly one instant has it;
+    /// `None` near a transition or outside the table (ask jiff).
+    fn instant_of_local(&self, local: i64) -> Option<i64> {
+        let guess = self.segment(local)?;
+        let t = local.checked_sub(i64::from(self.offsets[guess]) * 1000)?;
+        let i = self.segment(t)?;
+        let t = local.checked_sub(i64::from(self.offsets[i]) * 1000)?;
+        // Two offsets differ by less than two days (the widest jump on
+        // record, Pacific/Apia in 2011, is 24 hours), so any other reading
+        // of `local` would be within two days of `t`: if segment `i`
+        // reaches that far past `t` both ways, there is none.
+        const MARGIN: i64 = 2 * DAY_MS;
+        let clear = self.segment(t) == Some(i)
+            && t.checked_sub(MARGIN).is_some_and(|a| a >= self.starts[i])
+            && t.checked_add(MARGIN).is_some_and(|b| b < self.segment_end(i));
+        clear.then_some(t)
+    }
+}
+
+/// Zones resolved so far in this process, by the name as written.
+fn cache() -> &'static Mutex<HashMap<String, Zone>> {
+    static ZONES: OnceLock<Mutex<HashMap<String, Zone>>> = OnceLock::new();
+    ZONES.get_or_init(Mutex::default)
 }
 
 impl fmt::Debug for Zone {
@@ -45,10 +154,22 @@ impl Zone {
     /// assert_eq!(Zone::lookup("Europe/Berln").unwrap_err().as_deref(), Some("Europe/Berlin"));
     /// ```
     pub fn lookup(name: &str) -> Result<Zone, Option<String>> {
+        if let Some(z) = cache().lock().ok().and_then(|c| c.get(name).cloned()) {
+            return Ok(z);
+        }
         match jiff::tz::db().get(name) {
             Ok(tz) => {
                 let canonical = tz.iana_name().unwrap_or(name).to_owned();
-                Ok(Zone { name: canonical, tz })
+                let offsets = Arc::new(OffsetTable::build(&tz));
+                let zone = Zone {
+                    name: canonical,
+                    tz,
+                    offsets,
+                };
+                if let Ok(mut c) = cache().lock() {
+                    c.insert(name.to_owned(), zone.clone());
+                }
+                Ok(zone)
             }
             Err(_) => {
                 let names = zone_names();
@@ -59,9 +180,13 @@ impl Zone {
 
     /// UTC.
     pub fn utc() -> Zone {
+        static UTC: OnceLock<Arc<OffsetTable>> = OnceLock::new();
         Zone {
             name: "UTC".to_owned(),
             tz: TimeZone::UTC,
+            offsets: UTC
+                .get_or_init(|| Arc::new(OffsetTable::build(&TimeZone::UTC)))
+                .clone(),
         }
     }
 
@@ -74,6 +199,9 @@ impl Zone {
     /// reading as if it were UTC (how the parser stores a time written
     /// without an offset).
     pub fn instant_of_local(&self, local: Timestamp) -> Option<Timestamp> {
+        if let Some(t) = self.offsets.instant_of_local(local.0) {
+            return Some(Timestamp(t));
+        }
         let dt = civil_of(local)?;
         let ts = self.tz.to_timestamp(dt).ok()?;
         Some(Timestamp(ts.as_millisecond()))
@@ -81,6 +209,9 @@ impl Zone {
 
     /// The zone's offset from UTC at an instant, in seconds.
     pub fn offset_seconds(&self, at: Timestamp) -> i32 {
+        if let Some(i) = self.offsets.segment(at.0) {
+            return self.offsets.offsets[i];
+        }
         match jiff::Timestamp::from_millisecond(at.0) {
             Ok(ts) => self.tz.to_offset(ts).seconds(),
             Err(_) => 0,
@@ -91,6 +222,12 @@ impl Zone {
     fn local_of(&self, at: Timestamp) -> Option<DateTime> {
         let ts = jiff::Timestamp::from_millisecond(at.0).ok()?;
         Some(self.tz.to_datetime(ts))
+    }
+
+    /// The instant of a local calendar reading (jiff's civil type).
+    fn instant_of_civil(&self, local: DateTime) -> Option<Timestamp> {
+        let as_utc = TimeZone::UTC.to_timestamp(local).ok()?;
+        self.instant_of_local(Timestamp(as_utc.as_millisecond()))
     }
 }
 
@@ -125,21 +262,29 @@ pub(crate) fn calendar_points(
     limit: u64,
 ) -> Result<Vec<Timestamp>, GridError> {
     let start = zone.local_of(from).ok_or(GridError::OutOfRange)?;
+    // The local reading of `from` as if UTC: `k` local days later reads
+    // exactly `k * 24h` later on that scale (no DST on a wall clock).
+    let start_ms = from.0.checked_add(i64::from(zone.offset_seconds(from)) * 1000);
     let mut points = Vec::new();
     for k in 0.. {
-        let moved = match step {
+        let t = match step {
             CalendarStep::Days(n) => n
                 .checked_mul(k)
-                .and_then(|d| start.checked_add(jiff::Span::new().try_days(d).ok()?).ok()),
-            CalendarStep::Months(n) => i64::from(n)
-                .checked_mul(k)
-                .and_then(|m| start.checked_add(jiff::Span::new().try_months(m).ok()?).ok()),
+                .and_then(|d| d.checked_mul(DAY_MS))
+                .and_then(|d| start_ms?.checked_add(d))
+                .filter(|l| (TABLE_FROM_MS..TABLE_TO_MS).contains(l))
+                .and_then(|l| zone.instant_of_local(Timestamp(l)))
+                .or_else(|| {
+                    let d = n.checked_mul(k)?;
+                    zone.instant_of_civil(start.checked_add(jiff::Span::new().try_days(d).ok()?).ok()?)
+                }),
+            CalendarStep::Months(n) => i64::from(n).checked_mul(k).and_then(|m| {
+                zone.instant_of_civil(start.checked_add(jiff::Span::new().try_months(m).ok()?).ok()?)
+            }),
         };
-        let Some(local) = moved else {
+        let Some(t) = t else {
             return Err(GridError::OutOfRange);
         };
-        let ts = zone.tz.to_timestamp(local).map_err(|_| GridError::OutOfRange)?;
-        let t = Timestamp(ts.as_millisecond());
         if t >= to {
             break;
         }
@@ -260,6 +405,95 @@ mod tests {
             1000,
         );
         assert_eq!(r, Err(GridError::TooMany));
+    }
+
+    /// Zones with DST, half- and quarter-hour offsets, a half-hour DST
+    /// (Lord Howe), a skipped day (Apia, 2011) and none at all.
+    const ZONES: [&str; 8] = [
+        "Europe/Berlin",
+        "America/New_York",
+        "Asia/Kolkata",
+        "Asia/Kathmandu",
+        "Australia/Lord_Howe",
+        "Pacific/Apia",
+        "America/St_Johns",
+        "UTC",
+    ];
+
+    fn jiff_offset(z: &Zone, t: i64) -> i32 {
+        z.tz.to_offset(jiff::Timestamp::from_millisecond(t).unwrap())
+            .seconds()
+    }
+
+    fn jiff_instant(z: &Zone, local: i64) -> i64 {
+        let dt = civil_of(Timestamp(local)).unwrap();
+        z.tz.to_timestamp(dt).unwrap().as_millisecond()
+    }
+
+    proptest::proptest! {
+        /// The offset table answers exactly what jiff answers, for instants
+        /// and for local readings, gaps and folds included, inside and
+        /// outside the table's window.
+        #[test]
+        fn offset_table_agrees_with_jiff(
+            zone in 0..ZONES.len(),
+            t in -4_000_000_000_000i64..8_000_000_000_000,
+            near in proptest::bool::ANY,
+            jitter in -7_200_000i64..7_200_000,
+        ) {
+            let z = Zone::lookup(ZONES[zone]).unwrap();
+            // Half the cases land within two hours of a transition: the
+            // instant, and the local reading (a gap or a fold).
+            let (at, local) = match z.tz.following(jiff::Timestamp::from_millisecond(t).unwrap()).next() {
+                Some(tr) if near => {
+                    let at = tr.timestamp().as_millisecond();
+                    let before = i64::from(jiff_offset(&z, at - 1)) * 1000;
+                    (at + jitter, at + before + jitter)
+                }
+                _ => (t, t),
+            };
+            proptest::prop_assert_eq!(z.offset_seconds(Timestamp(at)), jiff_offset(&z, at));
+            proptest::prop_assert_eq!(z.instant_of_local(Timestamp(local)).unwrap().0, jiff_instant(&z, local));
+        }
+
+        /// Daily grids from the table equal jiff's civil day arithmetic.
+        #[test]
+        fn daily_grid_agrees_with_jiff(
+            zone in 0..ZONES.len(),
+            from in 0i64..4_000_000_000_000,
+            days in 1i64..3,
+        ) {
+            let z = Zone::lookup(ZONES[zone]).unwrap();
+            let to = from + 400 * DAY_MS;
+            let points = calendar_points(&z, Timestamp(from), Timestamp(to), CalendarStep::Days(days), 10_000).unwrap();
+            let start = z.local_of(Timestamp(from)).unwrap();
+            let mut expected = Vec::new();
+            for k in 0.. {
+                let local = start.checked_add(jiff::Span::new().days(k * days)).unwrap();
+                let t = z.tz.to_timestamp(local).unwrap().as_millisecond();
+                if t >= to {
+                    break;
+                }
+                if expected.last().is_some_and(|&p| p >= t) {
+                    continue;
+                }
+                expected.push(t);
+            }
+            let got: Vec<i64> = points.iter().map(|p| p.0).collect();
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn apia_skips_the_30th_of_december_2011() {
+        let apia = Zone::lookup("Pacific/Apia").unwrap();
+        let from = apia.instant_of_local(t("2011-12-29T00:00:00Z")).unwrap();
+        let to = apia.instant_of_local(t("2012-01-01T00:00:00Z")).unwrap();
+        let points = calendar_points(&apia, from, to, CalendarStep::Days(1), 100).unwrap();
+        let text: Vec<String> = points.iter().map(|p| zoned(*p, &apia)).collect();
+        // The 30th's midnight is in the gap and moves forward a day, onto
+        // the 31st's: the grid keeps one point for both.
+        assert_eq!(text, ["2011-12-29T00:00:00-10:00", "2011-12-31T00:00:00+14:00"]);
     }
 
     #[test]

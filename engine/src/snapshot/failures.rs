@@ -3,8 +3,9 @@
 //!
 //! Failures are swept in `(time, seq)` order against the collection's change
 //! log, so membership is judged at each failure's own time. When buckets are
-//! whole hours starting on an hour, the base is answered from the failure
-//! rollup and only delta runs are swept.
+//! whole hours starting on an hour (evenly spaced, or at listed edges that
+//! all fall on hours: local days in a whole-hour zone), the base is
+//! answered from the failure rollup and only delta runs are swept.
 //!
 //! Invariants: the rollup is used only for a compacted base and, for a
 //! collection, only when no delta run holds membership changes (those could
@@ -13,6 +14,7 @@
 
 use std::sync::Arc;
 
+use super::buckets::Buckets;
 use super::kernels::ClientSet;
 use super::{Snapshot, check_range, last_ms, overlaps};
 use crate::error::Result;
@@ -51,21 +53,15 @@ impl Runs {
 
 impl Snapshot {
     /// The failure rollup of the base, when it can answer failures in
-    /// `[from, to)` in buckets of `every_ms`: whole-hour buckets starting on
-    /// an hour, a compacted base, and (for a collection) no membership
-    /// changes outside the base, since those may change membership at the
-    /// time of a base failure.
+    /// `buckets`: every edge on a whole hour, a compacted base, and (for a
+    /// collection) no membership changes outside the base, since those may
+    /// change membership at the time of a base failure.
     fn usable_rollup(
         &self,
         collection: Option<CollectionId>,
-        from: Timestamp,
-        to: Timestamp,
-        every_ms: i64,
+        buckets: &Buckets<'_>,
     ) -> Result<Option<Arc<FailureRollup>>> {
-        let aligned = every_ms > 0
-            && every_ms % HOUR_MS == 0
-            && from.0.rem_euclid(HOUR_MS) == 0
-            && to.0.rem_euclid(HOUR_MS) == 0;
+        let aligned = buckets.hour_aligned();
         let compacted = self.parts.checkpoints.is_some() && !self.parts.base.is_empty();
         let late_membership =
             collection.is_some() && self.parts.delta.iter().any(|r| r.membership_count() > 0);
@@ -161,16 +157,59 @@ impl Snapshot {
         to: Timestamp,
         every_ms: i64,
     ) -> Result<Vec<(Timestamp, u64)>> {
-        let n = check_range(from, to, every_ms)?;
-        let mut counts = vec![0u64; n as usize];
-        let rollup = self.usable_rollup(collection, from, to, every_ms)?;
+        self.histogram(deployment, collection, Buckets::even(from, to, every_ms)?)
+    }
+
+    /// Like [`Self::failure_histogram`] with buckets at listed edges:
+    /// bucket `k` is `[edges[k], edges[k + 1])`, the last up to `to`
+    /// (calendar buckets, which the caller computes; edges strictly
+    /// increasing and before `to`). Served by the hourly rollup when every
+    /// edge is on a whole UTC hour.
+    ///
+    /// ```
+    /// use rollcall_engine::{Batch, Options, State, Store, Timestamp};
+    /// const H: i64 = 3_600_000;
+    /// let dir = tempfile::tempdir()?;
+    /// let mut store = Store::create(dir.path(), Options::default())?;
+    /// let mut b = Batch::new();
+    /// b.push_transition(Timestamp(22 * H), "PC-1", "production", State::Failed, None)?;
+    /// b.push_transition(Timestamp(30 * H), "PC-2", "production", State::Failed, None)?;
+    /// store.append(&b)?;
+    /// let snap = store.snapshot();
+    /// let dep = snap.deployment_id("production").unwrap();
+    /// // Two local days of 23 and 25 hours (a spring DST change).
+    /// let edges = [Timestamp(0), Timestamp(23 * H)];
+    /// let days = snap.failure_histogram_at(dep, None, &edges, Timestamp(48 * H))?;
+    /// assert_eq!(days, [(Timestamp(0), 1), (Timestamp(23 * H), 1)]);
+    /// assert!(snap.failure_histogram_at(dep, None, &edges, Timestamp(H)).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn failure_histogram_at(
+        &self,
+        deployment: DeploymentId,
+        collection: Option<CollectionId>,
+        edges: &[Timestamp],
+        to: Timestamp,
+    ) -> Result<Vec<(Timestamp, u64)>> {
+        self.histogram(deployment, collection, Buckets::at_edges(edges, to)?)
+    }
+
+    fn histogram(
+        &self,
+        deployment: DeploymentId,
+        collection: Option<CollectionId>,
+        mut buckets: Buckets<'_>,
+    ) -> Result<Vec<(Timestamp, u64)>> {
+        let (from, to) = (buckets.from(), buckets.to());
+        let mut counts = vec![0u64; buckets.len()];
+        let rollup = self.usable_rollup(collection, &buckets)?;
         if let Some(r) = &rollup {
             r.add_counts(
                 deployment,
                 collection,
                 from.0.div_euclid(HOUR_MS),
                 to.0.div_euclid(HOUR_MS),
-                every_ms / HOUR_MS,
+                |hour| buckets.index(hour * HOUR_MS),
                 &mut counts,
             );
         }
@@ -183,8 +222,7 @@ impl Snapshot {
             Runs::after(&rollup),
             |r| r.state == State::Failed,
             |r| {
-                let k = ((r.time.0 as i128 - from.0 as i128) / every_ms as i128) as usize;
-                if let Some(c) = counts.get_mut(k) {
+                if let Some(c) = counts.get_mut(buckets.index(r.time.0)) {
                     *c += 1;
                 }
             },
@@ -192,7 +230,7 @@ impl Snapshot {
         Ok(counts
             .into_iter()
             .enumerate()
-            .map(|(k, c)| (Timestamp(from.0 + k as i64 * every_ms), c))
+            .map(|(k, c)| (buckets.start(k), c))
             .collect())
     }
 
@@ -206,10 +244,31 @@ impl Snapshot {
         to: Timestamp,
         every_ms: i64,
     ) -> Result<Vec<ErrorBucket>> {
-        check_range(from, to, every_ms)?;
-        let mut counts: std::collections::HashMap<(u64, Option<ErrorCode>), u64> = Default::default();
+        self.histogram_by_error(deployment, collection, Buckets::even(from, to, every_ms)?)
+    }
+
+    /// Like [`Self::failure_histogram_by_error`] with buckets at listed
+    /// edges, as [`Self::failure_histogram_at`] takes them.
+    pub fn failure_histogram_by_error_at(
+        &self,
+        deployment: DeploymentId,
+        collection: Option<CollectionId>,
+        edges: &[Timestamp],
+        to: Timestamp,
+    ) -> Result<Vec<ErrorBucket>> {
+        self.histogram_by_error(deployment, collection, Buckets::at_edges(edges, to)?)
+    }
+
+    fn histogram_by_error(
+        &self,
+        deployment: DeploymentId,
+        collection: Option<CollectionId>,
+        mut buckets: Buckets<'_>,
+    ) -> Result<Vec<ErrorBucket>> {
+        let (from, to) = (buckets.from(), buckets.to());
+        let mut counts: std::collections::HashMap<(usize, Option<ErrorCode>), u64> = Default::default();
         let rollup = match collection {
-            None => self.usable_rollup(None, from, to, every_ms)?,
+            None => self.usable_rollup(None, &buckets)?,
             Some(_) => None,
         };
         if let Some(r) = &rollup {
@@ -217,7 +276,7 @@ impl Snapshot {
                 deployment,
                 from.0.div_euclid(HOUR_MS),
                 to.0.div_euclid(HOUR_MS),
-                every_ms / HOUR_MS,
+                |hour| buckets.index(hour * HOUR_MS),
                 &mut counts,
             );
         }
@@ -230,14 +289,13 @@ impl Snapshot {
             Runs::after(&rollup),
             |r| r.state == State::Failed,
             |r| {
-                let k = ((r.time.0 as i128 - from.0 as i128) / every_ms as i128) as u64;
-                *counts.entry((k, r.error)).or_default() += 1;
+                *counts.entry((buckets.index(r.time.0), r.error)).or_default() += 1;
             },
         )?;
         let mut rows: Vec<ErrorBucket> = counts
             .into_iter()
             .map(|((k, error), failures)| ErrorBucket {
-                bucket: Timestamp(from.0 + k as i64 * every_ms),
+                bucket: buckets.start(k),
                 error,
                 failures,
             })

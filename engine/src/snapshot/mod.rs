@@ -32,6 +32,7 @@ use crate::rollup::BaseCache;
 use crate::run::Run;
 
 mod as_of;
+mod buckets;
 mod clients;
 mod failures;
 mod kernels;
