@@ -173,19 +173,32 @@ impl Snapshot {
             Ok(())
         };
         if !delta_in_range {
+            // One byte per client says how far it got (0: no start yet, 1:
+            // started, 2: ended), so the rows of a client that is done
+            // touch 1 MB per million clients instead of the 32 MB of marks:
+            // rows come in time order, clients at random, and a miss on the
+            // marks per row was most of the query's time.
+            const OPEN: u8 = 0;
+            const STARTED: u8 = 1;
+            const ENDED: u8 = 2;
+            let mut progress = vec![OPEN; n];
             base_pass(&mut |order, t, c, s| {
                 if (s != since_code && s != until_code) || !members.contains(c) {
                     return;
                 }
-                let (Some(start), Some(end)) = (starts.get_mut(c), ends.get_mut(c)) else {
+                let Some(p) = progress.get_mut(c) else {
                     return;
                 };
-                if *start == NONE {
-                    if s == since_code {
-                        *start = (t, order);
+                match *p {
+                    OPEN if s == since_code => {
+                        starts[c] = (t, order);
+                        *p = STARTED;
                     }
-                } else if *end == NONE && s == until_code {
-                    *end = (t, order);
+                    STARTED if s == until_code => {
+                        ends[c] = (t, order);
+                        *p = ENDED;
+                    }
+                    _ => {}
                 }
             })?;
             return Ok((starts, ends));
