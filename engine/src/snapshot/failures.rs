@@ -177,9 +177,9 @@ impl Snapshot {
     /// store.append(&b)?;
     /// let snap = store.snapshot();
     /// let dep = snap.deployment_id("production").unwrap();
-    /// // Two local days of 23 and 25 hours (a spring DST change).
+    /// // A local day of 23 hours (the spring DST change) and the day after.
     /// let edges = [Timestamp(0), Timestamp(23 * H)];
-    /// let days = snap.failure_histogram_at(dep, None, &edges, Timestamp(48 * H))?;
+    /// let days = snap.failure_histogram_at(dep, None, &edges, Timestamp(47 * H))?;
     /// assert_eq!(days, [(Timestamp(0), 1), (Timestamp(23 * H), 1)]);
     /// assert!(snap.failure_histogram_at(dep, None, &edges, Timestamp(H)).is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
