@@ -132,7 +132,11 @@ impl OffsetTable {
     }
 }
 
-/// Zones resolved so far in this process, by the name as written.
+/// Zones resolved so far in this process, by the name in lower case (the
+/// database matches names case-insensitively, so keying by the spelling as
+/// written would let a server's clients grow the cache without bound with
+/// `europe/BERLIN`, `EUROPE/berlin`, ...; this way it holds at most one
+/// entry per name the database knows).
 fn cache() -> &'static Mutex<HashMap<String, Zone>> {
     static ZONES: OnceLock<Mutex<HashMap<String, Zone>>> = OnceLock::new();
     ZONES.get_or_init(Mutex::default)
@@ -154,7 +158,8 @@ impl Zone {
     /// assert_eq!(Zone::lookup("Europe/Berln").unwrap_err().as_deref(), Some("Europe/Berlin"));
     /// ```
     pub fn lookup(name: &str) -> Result<Zone, Option<String>> {
-        if let Some(z) = cache().lock().ok().and_then(|c| c.get(name).cloned()) {
+        let key = name.to_ascii_lowercase();
+        if let Some(z) = cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(z);
         }
         match jiff::tz::db().get(name) {
@@ -167,7 +172,7 @@ impl Zone {
                     offsets,
                 };
                 if let Ok(mut c) = cache().lock() {
-                    c.insert(name.to_owned(), zone.clone());
+                    c.insert(key, zone.clone());
                 }
                 Ok(zone)
             }
@@ -344,13 +349,20 @@ mod tests {
         s
     }
 
+    /// The daily grid between two local midnights in `zone`, as instants
+    /// and as zoned text.
+    fn local_days(zone: &str, from: &str, to: &str) -> (Vec<Timestamp>, Vec<String>) {
+        let z = Zone::lookup(zone).unwrap();
+        let from = z.instant_of_local(t(from)).unwrap();
+        let to = z.instant_of_local(t(to)).unwrap();
+        let points = calendar_points(&z, from, to, CalendarStep::Days(1), 100).unwrap();
+        let text = points.iter().map(|p| zoned(*p, &z)).collect();
+        (points, text)
+    }
+
     #[test]
     fn berlin_days_across_the_october_change_last_23_and_25_hours() {
-        let berlin = Zone::lookup("Europe/Berlin").unwrap();
-        let from = berlin.instant_of_local(t("2025-10-25T00:00:00Z")).unwrap();
-        let to = berlin.instant_of_local(t("2025-10-28T00:00:00Z")).unwrap();
-        let points = calendar_points(&berlin, from, to, CalendarStep::Days(1), 100).unwrap();
-        let text: Vec<String> = points.iter().map(|p| zoned(*p, &berlin)).collect();
+        let (points, text) = local_days("Europe/Berlin", "2025-10-25T00:00:00Z", "2025-10-28T00:00:00Z");
         assert_eq!(
             text,
             [
@@ -486,14 +498,18 @@ mod tests {
 
     #[test]
     fn apia_skips_the_30th_of_december_2011() {
-        let apia = Zone::lookup("Pacific/Apia").unwrap();
-        let from = apia.instant_of_local(t("2011-12-29T00:00:00Z")).unwrap();
-        let to = apia.instant_of_local(t("2012-01-01T00:00:00Z")).unwrap();
-        let points = calendar_points(&apia, from, to, CalendarStep::Days(1), 100).unwrap();
-        let text: Vec<String> = points.iter().map(|p| zoned(*p, &apia)).collect();
+        let (_, text) = local_days("Pacific/Apia", "2011-12-29T00:00:00Z", "2012-01-01T00:00:00Z");
         // The 30th's midnight is in the gap and moves forward a day, onto
         // the 31st's: the grid keeps one point for both.
         assert_eq!(text, ["2011-12-29T00:00:00-10:00", "2011-12-31T00:00:00+14:00"]);
+    }
+
+    #[test]
+    fn spellings_of_one_zone_share_one_cache_entry() {
+        let a = Zone::lookup("europe/BERLIN").unwrap();
+        let b = Zone::lookup("EUROPE/berlin").unwrap();
+        assert_eq!((a.name(), b.name()), ("Europe/Berlin", "Europe/Berlin"));
+        assert!(Arc::ptr_eq(&a.offsets, &b.offsets));
     }
 
     #[test]
