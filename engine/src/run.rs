@@ -75,16 +75,31 @@ pub(crate) trait Run: Send + Sync + Debug {
         with_time: bool,
         sink: &mut StateSink<'_>,
     ) -> Result<u64> {
+        self.scan_states_below(lo, hi, with_time, u64::MAX, sink)
+    }
+    /// [`Run::scan_states`] of only the rows with `seq < below` (a view as
+    /// known at a time); the count returned is of the rows decoded.
+    fn scan_states_below(
+        &self,
+        lo: Timestamp,
+        hi: Timestamp,
+        with_time: bool,
+        below: u64,
+        sink: &mut StateSink<'_>,
+    ) -> Result<u64> {
         let mut cols: [Vec<u64>; 4] = Default::default();
         self.scan_transitions(lo, hi, &mut |rows| {
             for c in cols.iter_mut() {
                 c.clear();
             }
-            for r in rows {
+            for r in rows.iter().filter(|r| r.seq.0 < below) {
                 cols[0].push(r.time.0 as u64);
                 cols[1].push(u64::from(r.client.0));
                 cols[2].push(u64::from(r.deployment.0));
                 cols[3].push(r.state as u64);
+            }
+            if cols[1].is_empty() {
+                return Ok(());
             }
             sink(StateColumns {
                 time: Some(&cols[0][..]).filter(|_| with_time),

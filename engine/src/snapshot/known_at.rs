@@ -28,7 +28,7 @@ use super::{Snapshot, SnapshotParts};
 use crate::error::Result;
 use crate::model::{CollectionId, MembershipRow, Seq, Timestamp, TransitionRow};
 use crate::rollup::BaseCache;
-use crate::run::{MembershipSink, Run, TransitionSink};
+use crate::run::{MembershipSink, Run, StateSink, TransitionSink};
 
 /// A run seen through a seq cut-off: rows with `seq >= below` are not
 /// there. Counts and bounds are those of the whole run (upper bounds).
@@ -76,8 +76,28 @@ impl Run for KnownBelow {
     fn transition_bounds(&self) -> Option<(Timestamp, Timestamp)> {
         self.inner.transition_bounds()
     }
-    // `scan_states` and `scan_failures` keep their defaults, which go
-    // through `scan_transitions` and so through the filter.
+    // `scan_failures` keeps its default, which goes through
+    // `scan_transitions` and so through the filter.
+    fn scan_states(
+        &self,
+        lo: Timestamp,
+        hi: Timestamp,
+        with_time: bool,
+        sink: &mut StateSink<'_>,
+    ) -> Result<u64> {
+        self.inner.scan_states_below(lo, hi, with_time, self.below, sink)
+    }
+    fn scan_states_below(
+        &self,
+        lo: Timestamp,
+        hi: Timestamp,
+        with_time: bool,
+        below: u64,
+        sink: &mut StateSink<'_>,
+    ) -> Result<u64> {
+        self.inner
+            .scan_states_below(lo, hi, with_time, below.min(self.below), sink)
+    }
     fn scan_transitions(&self, lo: Timestamp, hi: Timestamp, sink: &mut TransitionSink<'_>) -> Result<u64> {
         let mut buf = Vec::new();
         self.inner.scan_transitions(lo, hi, &mut |rows| {
@@ -171,7 +191,11 @@ impl Snapshot {
         if cut >= p.next_seq {
             return self.fork();
         }
+        // A run whose every row is known is read as it is.
         let wrap = |r: &Arc<dyn Run>| -> Arc<dyn Run> {
+            if r.seq_bounds().is_none_or(|(_, hi)| hi.0 < cut) {
+                return r.clone();
+            }
             Arc::new(KnownBelow {
                 inner: r.clone(),
                 below: cut,

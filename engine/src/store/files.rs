@@ -117,6 +117,16 @@ impl Run for SegmentFile {
     ) -> Result<u64> {
         self.reader.scan_states(lo, hi, with_time, sink)
     }
+    fn scan_states_below(
+        &self,
+        lo: Timestamp,
+        hi: Timestamp,
+        with_time: bool,
+        below: u64,
+        sink: &mut StateSink<'_>,
+    ) -> Result<u64> {
+        self.reader.scan_states_below(lo, hi, with_time, below, sink)
+    }
     fn scan_collection_changes(
         &self,
         collection: CollectionId,

@@ -94,6 +94,7 @@ impl SegmentReader {
         i: usize,
         block: &mut StateBlock,
         with_time: bool,
+        with_seq: bool,
     ) -> Result<()> {
         let section = Section::Transitions;
         let (bytes, m) = self.block(section, i)?;
@@ -105,7 +106,7 @@ impl SegmentReader {
         let values = &mut block.values;
         for (k, values) in values.iter_mut().enumerate() {
             let rest = bytes.get(at..).unwrap_or_default();
-            let wanted = matches!(k, 2..=4) || (k == 0 && with_time);
+            let wanted = matches!(k, 2..=4) || (k == 0 && with_time) || (k == 1 && with_seq);
             at += if wanted {
                 let (col, used) = Column::parse(rest, n).map_err(|e| bad_block(e.0))?;
                 // States below 6 by the column's header need no check per row.
@@ -150,15 +151,20 @@ impl SegmentReader {
         lo: Timestamp,
         hi: Timestamp,
         with_time: bool,
+        below: u64,
         sink: &mut StateSink<'_>,
     ) -> Result<u64> {
+        // Seqs are decoded (and rows at or above `below` dropped) only when
+        // the segment holds such rows.
+        let with_seq = self.summary.seq_bounds.is_some_and(|(_, hi)| hi.0 >= below);
+        let mut kept: [Vec<u64>; 4] = Default::default();
         let blocks = self.blocks(Section::Transitions);
         let Some((start, end)) = self.blocks_between(Section::Transitions, lo, hi) else {
             return Ok(0);
         };
         let inside = |m: &BlockMeta| m.first_time >= lo.0 && m.last_time <= hi.0;
         let needs_time = |m: &BlockMeta| with_time || !inside(m);
-        let deliver = |m: &BlockMeta, block: &StateBlock, sink: &mut StateSink<'_>| -> Result<u64> {
+        let mut deliver = |m: &BlockMeta, block: &StateBlock, sink: &mut StateSink<'_>| -> Result<u64> {
             let v = &block.values;
             let t = &v[0];
             let (a, b) = if inside(m) {
@@ -172,15 +178,42 @@ impl SegmentReader {
             if a >= b {
                 return Ok(0);
             }
-            sink(StateColumns {
-                time: t.get(a..b).filter(|_| with_time),
-                client: &v[2][a..b],
-                deployment: match block.deployment {
-                    Some(d) => DeploymentColumn::Constant(d),
-                    None => DeploymentColumn::PerRow(&v[3][a..b]),
-                },
-                state: &v[4][a..b],
-            })?;
+            let deployment = match block.deployment {
+                Some(d) => DeploymentColumn::Constant(d),
+                None => DeploymentColumn::PerRow(&v[3][a..b]),
+            };
+            let seqs = v[1].get(a..b).unwrap_or_default();
+            if !with_seq || seqs.iter().all(|&s| s < below) {
+                sink(StateColumns {
+                    time: t.get(a..b).filter(|_| with_time),
+                    client: &v[2][a..b],
+                    deployment,
+                    state: &v[4][a..b],
+                })?;
+                return Ok((b - a) as u64);
+            }
+            for k in kept.iter_mut() {
+                k.clear();
+            }
+            for (r, &s) in (a..b).zip(seqs) {
+                if s < below {
+                    kept[0].push(t.get(r).copied().unwrap_or_default());
+                    kept[1].push(v[2][r]);
+                    kept[2].push(v[3].get(r).copied().unwrap_or_default());
+                    kept[3].push(v[4][r]);
+                }
+            }
+            if !kept[1].is_empty() {
+                sink(StateColumns {
+                    time: Some(&kept[0][..]).filter(|_| with_time),
+                    client: &kept[1],
+                    deployment: match block.deployment {
+                        Some(d) => DeploymentColumn::Constant(d),
+                        None => DeploymentColumn::PerRow(&kept[2]),
+                    },
+                    state: &kept[3],
+                })?;
+            }
             Ok((b - a) as u64)
         };
         self.decode_in_order(
@@ -190,7 +223,7 @@ impl SegmentReader {
                 let m = blocks
                     .get(i)
                     .ok_or_else(|| self.corrupt(0, "block index out of range"))?;
-                self.decode_state_columns(i, block, needs_time(m))
+                self.decode_state_columns(i, block, needs_time(m), with_seq)
             },
             |i, values| match blocks.get(i) {
                 Some(m) => deliver(m, values, sink),

@@ -513,7 +513,18 @@ impl Run for SegmentReader {
         with_time: bool,
         sink: &mut StateSink<'_>,
     ) -> Result<u64> {
-        self.scan_state_columns(lo, hi, with_time, sink)
+        self.scan_state_columns(lo, hi, with_time, u64::MAX, sink)
+    }
+
+    fn scan_states_below(
+        &self,
+        lo: Timestamp,
+        hi: Timestamp,
+        with_time: bool,
+        below: u64,
+        sink: &mut StateSink<'_>,
+    ) -> Result<u64> {
+        self.scan_state_columns(lo, hi, with_time, below, sink)
     }
 
     fn scan_memberships(
