@@ -15,6 +15,7 @@ use super::kernels::{ClientSet, state_of_byte};
 use super::{Snapshot, overlaps};
 use crate::error::{Error, Result};
 use crate::model::{CollectionId, DeploymentId, State, Timestamp};
+use crate::run::{DeploymentColumn, StateColumns};
 
 /// What `DURATIONS` measured.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -129,10 +130,11 @@ impl Snapshot {
     /// in its stored order decides both (base rows come in `(time, seq)`
     /// order, run after run, so "first `since`, then the first `until`
     /// after it" is read off as the rows go by; `order` is the row's place
-    /// in that pass). Otherwise two passes take minima over `(time, tier,
-    /// order)` — base rows (tier 0) before delta rows (tier 1) at one time,
-    /// since every delta seq is greater than every base seq — which holds
-    /// whatever order the runs deliver rows in.
+    /// in that pass). On a large store two threads make that pass, each
+    /// for one half of the clients. Otherwise two passes take minima over
+    /// `(time, tier, order)` — base rows (tier 0) before delta rows (tier 1)
+    /// at one time, since every delta seq is greater than every base seq —
+    /// which holds whatever order the runs deliver rows in.
     fn duration_marks(
         &self,
         deployment: DeploymentId,
@@ -152,55 +154,25 @@ impl Snapshot {
             .delta
             .iter()
             .any(|r| r.transition_count() > 0 && overlaps(r.as_ref(), from, hi));
-        // One base pass: `visit(order, time, client, state)` for each row of
-        // the deployment, in stored order.
-        let base_pass = |visit: &mut dyn FnMut(u64, i64, usize, u64)| -> Result<()> {
-            let mut order = 0u64;
-            for run in self.parts.base.iter().filter(|r| overlaps(r.as_ref(), from, hi)) {
-                let rows = run.scan_states(from, hi, true, &mut |cols| {
-                    self.check_cancel()?;
-                    let times = cols.time.unwrap_or_default();
-                    for (i, ((&c, &s), &t)) in cols.client.iter().zip(cols.state).zip(times).enumerate() {
-                        order += 1;
-                        if cols.deployment.is(i, d) {
-                            visit(order, t as i64, c as usize, s);
-                        }
-                    }
-                    Ok(())
-                })?;
-                self.count_scan(rows);
-            }
-            Ok(())
-        };
         if !delta_in_range {
-            // One byte per client says how far it got (0: no start yet, 1:
-            // started, 2: ended), so the rows of a client that is done
-            // touch 1 MB per million clients instead of the 32 MB of marks:
-            // rows come in time order, clients at random, and a miss on the
-            // marks per row was most of the query's time.
-            const OPEN: u8 = 0;
-            const STARTED: u8 = 1;
-            const ENDED: u8 = 2;
-            let mut progress = vec![OPEN; n];
-            base_pass(&mut |order, t, c, s| {
-                if (s != since_code && s != until_code) || !members.contains(c) {
-                    return;
-                }
-                let Some(p) = progress.get_mut(c) else {
-                    return;
-                };
-                match *p {
-                    OPEN if s == since_code => {
-                        starts[c] = (t, order);
-                        *p = STARTED;
-                    }
-                    STARTED if s == until_code => {
-                        ends[c] = (t, order);
-                        *p = ENDED;
-                    }
-                    _ => {}
-                }
-            })?;
+            // A multiple of 64, so each half starts on a member word.
+            let mid = if n >= PARALLEL_MIN_CLIENTS {
+                (n / 2).next_multiple_of(64).min(n)
+            } else {
+                n
+            };
+            let (starts_lo, starts_hi) = starts.split_at_mut(mid);
+            let (ends_lo, ends_hi) = ends.split_at_mut(mid);
+            let pass = |lo: usize, starts: &mut [Mark], ends: &mut [Mark], count: bool| {
+                let marks = ClientMarks { lo, starts, ends };
+                self.first_marks_in_order(d, members, from, hi, (since_code, until_code), marks, count)
+            };
+            let (a, b) = rayon::join(
+                || pass(0, starts_lo, ends_lo, true),
+                || pass(mid, starts_hi, ends_hi, false),
+            );
+            a?;
+            b?;
             return Ok((starts, ends));
         }
         // Keys (time, tier << 63 | order-or-seq): base orders stay below 2^63.
@@ -218,7 +190,7 @@ impl Snapshot {
             }
             Ok(())
         };
-        base_pass(&mut |order, t, c, s| {
+        self.base_rows_in_order(d, from, hi, |order, t, c, s| {
             if s == since_code
                 && let Some(m) = starts.get_mut(c)
             {
@@ -240,7 +212,7 @@ impl Snapshot {
                 *end = (*end).min((t, key));
             }
         };
-        base_pass(&mut |order, t, c, s| {
+        self.base_rows_in_order(d, from, hi, |order, t, c, s| {
             if s == until_code {
                 end_at(order, t, c);
             }
@@ -252,7 +224,180 @@ impl Snapshot {
         })?;
         Ok((starts, ends))
     }
+
+    /// The one in-order base pass for the members `marks` covers: the
+    /// first `since` row of each, then its first `until` row after that.
+    ///
+    /// Two bits per client say how far it got (1: no start yet, 2: started,
+    /// 0: done or not a member): 250 KB per million clients, which stays in
+    /// the core's cache. Rows come in time order, clients at random and
+    /// states mixed, so a branch per row on its state, deployment or
+    /// progress is mispredicted about half the time, and a write per row to
+    /// the 32 MB of marks misses the cache: each block is first narrowed to
+    /// its rows of the two states, the deployment and this half's clients
+    /// without a branch, those rows then advance their client's two bits
+    /// without a branch, and the starts and ends they find are listed and
+    /// written to the marks after the pass.
+    #[allow(clippy::too_many_arguments)]
+    fn first_marks_in_order(
+        &self,
+        deployment: u64,
+        members: &ClientSet,
+        from: Timestamp,
+        hi: Timestamp,
+        (since_code, until_code): (u64, u64),
+        marks: ClientMarks<'_>,
+        count: bool,
+    ) -> Result<()> {
+        const OPEN: u64 = 1;
+        const STARTED: u64 = 2;
+        let ClientMarks { lo, starts, ends } = marks;
+        let span = starts.len().min(ends.len());
+        // One spare word past the clients, where rows that are narrowed
+        // away land harmlessly.
+        let spare = span.div_ceil(32);
+        let mut progress = vec![0u64; spare + 1];
+        for (i, &word) in members
+            .words
+            .iter()
+            .enumerate()
+            .skip(lo / 64)
+            .take(span.div_ceil(64))
+        {
+            let mut bits = word;
+            while bits != 0 {
+                let c = i * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let k = c.wrapping_sub(lo);
+                if let Some(w) = progress.get_mut(k / 32)
+                    && k < span
+                {
+                    *w |= OPEN << (2 * (k % 32));
+                }
+            }
+        }
+        let mut keep: Vec<u8> = Vec::new();
+        let mut picked: Vec<u32> = Vec::new();
+        // (client - lo, order, time, 1 for an end) of each start and end.
+        let mut found: Vec<(u32, u64, i64, bool)> = Vec::new();
+        self.base_blocks_in_order(from, hi, count, |first_order, cols| {
+            let rows = cols.client.len().min(cols.state.len());
+            let (client, state) = (&cols.client[..rows], &cols.state[..rows]);
+            let times = cols.time.unwrap_or_default();
+            // A 0/1 per row first (a loop the compiler vectorises), then
+            // the indices of the ones.
+            keep.clear();
+            keep.extend(client.iter().zip(state).map(|(&c, &s)| {
+                let k = c.wrapping_sub(lo as u64);
+                u8::from(((s == since_code) | (s == until_code)) & (k < span as u64))
+            }));
+            match cols.deployment {
+                DeploymentColumn::Constant(v) if v != deployment => return,
+                DeploymentColumn::Constant(_) => {}
+                DeploymentColumn::PerRow(dep) => {
+                    for (k, &d) in keep.iter_mut().zip(dep) {
+                        *k &= u8::from(d == deployment);
+                    }
+                }
+            }
+            picked.clear();
+            picked.resize(rows + 1, 0);
+            let mut m = 0;
+            let slots = &mut picked[..];
+            for (i, &k) in keep.iter().enumerate() {
+                if let Some(slot) = slots.get_mut(m) {
+                    *slot = i as u32;
+                }
+                m += usize::from(k);
+            }
+            for &i in &picked[..m] {
+                let i = i as usize;
+                let (Some(&c), Some(&s), Some(&t)) = (client.get(i), state.get(i), times.get(i)) else {
+                    continue;
+                };
+                let k = c.wrapping_sub(lo as u64) as usize;
+                let Some(w) = progress.get_mut(k / 32) else {
+                    continue;
+                };
+                let shift = 2 * (k % 32);
+                let code = (*w >> shift) & 3;
+                let start = (code == OPEN) & (s == since_code);
+                let end = (code == STARTED) & (s == until_code);
+                // OPEN -> STARTED is an xor with 3, STARTED -> done with 2.
+                *w ^= ((u64::from(start) * 3) | (u64::from(end) * 2)) << shift;
+                if start | end {
+                    found.push((k as u32, first_order + i as u64 + 1, t as i64, end));
+                }
+            }
+        })?;
+        for (k, order, t, end) in found {
+            let marks = if end { &mut *ends } else { &mut *starts };
+            if let Some(m) = marks.get_mut(k as usize) {
+                *m = (t, order);
+            }
+        }
+        Ok(())
+    }
+
+    /// Visits `(order, time, client, state)` for each base row of the
+    /// deployment in `[from, hi]`, in stored order; `order` counts every
+    /// row of the pass, so two passes number rows alike.
+    fn base_rows_in_order(
+        &self,
+        deployment: u64,
+        from: Timestamp,
+        hi: Timestamp,
+        mut visit: impl FnMut(u64, i64, usize, u64),
+    ) -> Result<()> {
+        self.base_blocks_in_order(from, hi, true, |first_order, cols| {
+            let times = cols.time.unwrap_or_default();
+            for (i, ((&c, &s), &t)) in cols.client.iter().zip(cols.state).zip(times).enumerate() {
+                if cols.deployment.is(i, deployment) {
+                    visit(first_order + i as u64 + 1, t as i64, c as usize, s);
+                }
+            }
+        })
+    }
+
+    /// Visits the base's chunks of rows in `[from, hi]` (with times) in
+    /// stored order, each with the number of rows of the pass before it.
+    /// `count`: add the rows decoded to the snapshot's work counters (one
+    /// of two passes made side by side over the same rows counts them).
+    fn base_blocks_in_order(
+        &self,
+        from: Timestamp,
+        hi: Timestamp,
+        count: bool,
+        mut visit: impl FnMut(u64, &StateColumns<'_>),
+    ) -> Result<()> {
+        let mut order = 0u64;
+        for run in self.parts.base.iter().filter(|r| overlaps(r.as_ref(), from, hi)) {
+            let rows = run.scan_states(from, hi, true, &mut |cols| {
+                self.check_cancel()?;
+                visit(order, &cols);
+                order += cols.client.len() as u64;
+                Ok(())
+            })?;
+            if count {
+                self.count_scan(rows);
+            }
+        }
+        Ok(())
+    }
 }
+
+/// Clients from `lo` on, with their start and end marks (`starts[k]` is
+/// client `lo + k`'s).
+struct ClientMarks<'a> {
+    lo: usize,
+    starts: &'a mut [Mark],
+    ends: &'a mut [Mark],
+}
+
+/// Below this many clients one thread makes the in-order pass (low, so the
+/// tests of small stores take the split path too; the second thread only
+/// costs a second decode of the range, made at the same time).
+const PARALLEL_MIN_CLIENTS: usize = 128;
 
 fn check_order(from: Timestamp, to: Timestamp) -> Result<()> {
     if from >= to {
