@@ -1,6 +1,6 @@
 //! `DURATIONS` has two ways to find each client's first `SINCE` and its
-//! first `UNTIL` after it: one in-order pass over the base (split between
-//! two threads by client halves once a store has enough clients), and
+//! first `UNTIL` after it: one in-order pass over the base (its runs split
+//! in two stretches read side by side, then merged), and
 //! order-free minima over `(time, tier, order)` when delta runs hold rows
 //! in range. Both must give the same answer for the same rows, ties at one
 //! time included (decided by ingest order), whichever mix of base, delta
@@ -9,7 +9,6 @@
 use proptest::prelude::*;
 use rollcall_engine::{Batch, Change, DurationsReport, Options, Snapshot, State, Store, Timestamp};
 
-/// Enough clients that the in-order pass splits them between two threads.
 const CLIENTS: u16 = 300;
 
 #[derive(Debug, Clone)]
@@ -116,7 +115,8 @@ proptest! {
         let split = split.min(ops.len());
         let opts = || Options { checkpoint_interval_rows: 64, ..Options::default() };
 
-        // All rows in the base: the in-order pass.
+        // All rows in the base (several runs: one per 4 checkpoint
+        // intervals): the in-order pass.
         let a_dir = tempfile::tempdir().unwrap();
         let mut a = Store::create(a_dir.path(), opts()).unwrap();
         a.append(&batch(&ops[..split])).unwrap();

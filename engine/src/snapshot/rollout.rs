@@ -15,7 +15,8 @@ use super::kernels::{ClientSet, state_of_byte};
 use super::{Snapshot, overlaps};
 use crate::error::{Error, Result};
 use crate::model::{CollectionId, DeploymentId, State, Timestamp};
-use crate::run::{DeploymentColumn, StateColumns};
+use crate::run::{DeploymentColumn, Run, StateColumns};
+use std::sync::Arc;
 
 /// What `DURATIONS` measured.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -112,19 +113,20 @@ impl Snapshot {
             let (Some(&start), Some(&end)) = (starts.get(c), ends.get(c)) else {
                 continue;
             };
-            if start == NONE {
+            if start == NO_TIME {
                 continue;
             }
             report.started += 1;
-            if end != NONE {
-                report.reached_ms.push(end.0 - start.0);
+            if end != NO_TIME {
+                report.reached_ms.push(end - start);
             }
         }
         report.reached_ms.sort_unstable();
         Ok(report)
     }
 
-    /// Per client, the `(time, order)` of its start and end in `[from, hi]`.
+    /// Per client, the time of its start and end in `[from, hi]`
+    /// ([`NO_TIME`] for none).
     ///
     /// When no delta run has transitions in range, one pass over the base
     /// in its stored order decides both (base rows come in `(time, seq)`
@@ -143,38 +145,20 @@ impl Snapshot {
         hi: Timestamp,
         since: State,
         until: State,
-    ) -> Result<(Vec<Mark>, Vec<Mark>)> {
+    ) -> Result<(Vec<i64>, Vec<i64>)> {
         let n = self.parts.clients.len();
         let d = u64::from(deployment.0);
         let (since_code, until_code) = (since as u64, until as u64);
-        let mut starts = vec![NONE; n];
-        let mut ends = vec![NONE; n];
         let delta_in_range = self
             .parts
             .delta
             .iter()
             .any(|r| r.transition_count() > 0 && overlaps(r.as_ref(), from, hi));
         if !delta_in_range {
-            // A multiple of 64, so each half starts on a member word.
-            let mid = if n >= PARALLEL_MIN_CLIENTS {
-                (n / 2).next_multiple_of(64).min(n)
-            } else {
-                n
-            };
-            let (starts_lo, starts_hi) = starts.split_at_mut(mid);
-            let (ends_lo, ends_hi) = ends.split_at_mut(mid);
-            let pass = |lo: usize, starts: &mut [Mark], ends: &mut [Mark], count: bool| {
-                let marks = ClientMarks { lo, starts, ends };
-                self.first_marks_in_order(d, members, from, hi, (since_code, until_code), marks, count)
-            };
-            let (a, b) = rayon::join(
-                || pass(0, starts_lo, ends_lo, true),
-                || pass(mid, starts_hi, ends_hi, false),
-            );
-            a?;
-            b?;
-            return Ok((starts, ends));
+            return self.first_times_in_order(d, members, n, from, hi, (since_code, until_code));
         }
+        let mut starts = vec![NONE; n];
+        let mut ends = vec![NONE; n];
         // Keys (time, tier << 63 | order-or-seq): base orders stay below 2^63.
         const DELTA: u64 = 1 << 63;
         let delta_pass = |visit: &mut dyn FnMut(u64, i64, usize, State)| -> Result<()> {
@@ -222,75 +206,158 @@ impl Snapshot {
                 end_at(key, t, c);
             }
         })?;
-        Ok((starts, ends))
+        let times = |marks: Vec<Mark>| {
+            marks
+                .into_iter()
+                .map(|m| if m == NONE { NO_TIME } else { m.0 })
+                .collect()
+        };
+        Ok((times(starts), times(ends)))
     }
 
-    /// The one in-order base pass for the members `marks` covers: the
-    /// first `since` row of each, then its first `until` row after that.
+    /// The in-order base pass: per member, the time of its first `since`
+    /// row, then of its first `until` row after that.
     ///
-    /// Two bits per client say how far it got (1: no start yet, 2: started,
-    /// 0: done or not a member): 250 KB per million clients, which stays in
-    /// the core's cache. Rows come in time order, clients at random and
-    /// states mixed, so a branch per row on its state, deployment or
-    /// progress is mispredicted about half the time, and a write per row to
-    /// the 32 MB of marks misses the cache: each block is first narrowed to
-    /// its rows of the two states, the deployment and this half's clients
-    /// without a branch, those rows then advance their client's two bits
-    /// without a branch, and the starts and ends they find are listed and
-    /// written to the marks after the pass.
-    #[allow(clippy::too_many_arguments)]
-    fn first_marks_in_order(
+    /// The runs in range are split in two stretches of about equal rows,
+    /// read side by side: the earlier one finds starts and ends as above;
+    /// the later one also notes each client's first `until` before any
+    /// `since` of its own, which ends a start the earlier stretch found but
+    /// did not end. The two are then merged client by client.
+    fn first_times_in_order(
         &self,
         deployment: u64,
         members: &ClientSet,
+        n: usize,
+        from: Timestamp,
+        hi: Timestamp,
+        codes: (u64, u64),
+    ) -> Result<(Vec<i64>, Vec<i64>)> {
+        let runs: Vec<&Arc<dyn Run>> = self
+            .parts
+            .base
+            .iter()
+            .filter(|r| overlaps(r.as_ref(), from, hi))
+            .collect();
+        // Rows in range per run, estimated from its time bounds.
+        let weight = |r: &Arc<dyn Run>| -> f64 {
+            let Some((lo, up)) = r.transition_bounds() else {
+                return 0.0;
+            };
+            let span = (up.0 as f64 - lo.0 as f64).max(1.0);
+            let inside = (up.0.min(hi.0) as f64 - lo.0.max(from.0) as f64).clamp(0.0, span);
+            r.transition_count() as f64 * inside.max(1.0) / span
+        };
+        let total: f64 = runs.iter().map(|r| weight(r)).sum();
+        let mut acc = 0.0;
+        let mut split = runs
+            .iter()
+            .position(|r| {
+                acc += weight(r);
+                acc * 2.0 >= total
+            })
+            .map_or(0, |i| i + 1);
+        if split == runs.len() && runs.len() > 1 {
+            split -= 1;
+        }
+        let (early, late) = runs.split_at(split);
+        let (a, b) = rayon::join(
+            || self.stretch_times(early, deployment, members, n, from, hi, codes, false),
+            || self.stretch_times(late, deployment, members, n, from, hi, codes, true),
+        );
+        let (mut a, b) = (a?, b?);
+        if b.start.is_empty() {
+            return Ok((a.start, a.end));
+        }
+        if a.start.is_empty() {
+            return Ok((b.start, b.end));
+        }
+        for (((start, end), (&late_start, &late_end)), &first_until) in a
+            .start
+            .iter_mut()
+            .zip(a.end.iter_mut())
+            .zip(b.start.iter().zip(&b.end))
+            .zip(&b.first_until)
+        {
+            if *start == NO_TIME {
+                (*start, *end) = (late_start, late_end);
+            } else if *end == NO_TIME {
+                // The later stretch's first `until`: before its own start,
+                // or else its end.
+                *end = if first_until != NO_TIME {
+                    first_until
+                } else {
+                    late_end
+                };
+            }
+        }
+        Ok((a.start, a.end))
+    }
+
+    /// One stretch of the in-order pass: per member, the times of its
+    /// first `since` row, its first `until` row after that, and (when
+    /// `first_until`) its first `until` row before any `since`. Empty
+    /// vectors when `runs` is.
+    ///
+    /// Two bits per client say how far it got (1: nothing yet, 3: an
+    /// `until` seen before any `since` — only when `first_until` —, 2:
+    /// started, 0: done or not a member): 250 KB per million clients,
+    /// which stays in the core's cache. Rows come in time order, clients at
+    /// random and states mixed, so a branch per row on its state,
+    /// deployment or progress is mispredicted about half the time: each
+    /// block is first narrowed to its rows of the two states and the
+    /// deployment without a branch, and those rows then step their
+    /// client's two bits through a table.
+    #[allow(clippy::too_many_arguments)]
+    fn stretch_times(
+        &self,
+        runs: &[&Arc<dyn Run>],
+        deployment: u64,
+        members: &ClientSet,
+        n: usize,
         from: Timestamp,
         hi: Timestamp,
         (since_code, until_code): (u64, u64),
-        marks: ClientMarks<'_>,
-        count: bool,
-    ) -> Result<()> {
-        const OPEN: u64 = 1;
-        const STARTED: u64 = 2;
-        let ClientMarks { lo, starts, ends } = marks;
-        let span = starts.len().min(ends.len());
-        // One spare word past the clients, where rows that are narrowed
-        // away land harmlessly.
-        let spare = span.div_ceil(32);
-        let mut progress = vec![0u64; spare + 1];
-        for (i, &word) in members
-            .words
-            .iter()
-            .enumerate()
-            .skip(lo / 64)
-            .take(span.div_ceil(64))
-        {
+        first_until: bool,
+    ) -> Result<StretchTimes> {
+        let mut out = StretchTimes::default();
+        if runs.is_empty() {
+            return Ok(out);
+        }
+        out.start = vec![NO_TIME; n];
+        out.end = vec![NO_TIME; n];
+        if first_until {
+            out.first_until = vec![NO_TIME; n];
+        }
+        // One spare word past the clients, where nothing is ever set.
+        let mut progress = vec![0u64; n.div_ceil(32) + 1];
+        for (i, &word) in members.words.iter().enumerate() {
             let mut bits = word;
             while bits != 0 {
                 let c = i * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                let k = c.wrapping_sub(lo);
-                if let Some(w) = progress.get_mut(k / 32)
-                    && k < span
+                if let Some(w) = progress.get_mut(c / 32)
+                    && c < n
                 {
-                    *w |= OPEN << (2 * (k % 32));
+                    *w |= 1 << (2 * (c % 32));
                 }
             }
         }
+        let table = step_table(first_until);
         let mut keep: Vec<u8> = Vec::new();
         let mut picked: Vec<u32> = Vec::new();
-        // (client - lo, order, time, 1 for an end) of each start and end.
-        let mut found: Vec<(u32, u64, i64, bool)> = Vec::new();
-        self.base_blocks_in_order(from, hi, count, |first_order, cols| {
+        self.base_blocks_in_order(runs, from, hi, |_, cols| {
             let rows = cols.client.len().min(cols.state.len());
             let (client, state) = (&cols.client[..rows], &cols.state[..rows]);
             let times = cols.time.unwrap_or_default();
             // A 0/1 per row first (a loop the compiler vectorises), then
             // the indices of the ones.
             keep.clear();
-            keep.extend(client.iter().zip(state).map(|(&c, &s)| {
-                let k = c.wrapping_sub(lo as u64);
-                u8::from(((s == since_code) | (s == until_code)) & (k < span as u64))
-            }));
+            keep.extend(
+                client
+                    .iter()
+                    .zip(state)
+                    .map(|(&c, &s)| u8::from(((s == since_code) | (s == until_code)) & (c < n as u64))),
+            );
             match cols.deployment {
                 DeploymentColumn::Constant(v) if v != deployment => return,
                 DeploymentColumn::Constant(_) => {}
@@ -315,28 +382,22 @@ impl Snapshot {
                 let (Some(&c), Some(&s), Some(&t)) = (client.get(i), state.get(i), times.get(i)) else {
                     continue;
                 };
-                let k = c.wrapping_sub(lo as u64) as usize;
-                let Some(w) = progress.get_mut(k / 32) else {
+                let c = c as usize;
+                let Some(w) = progress.get_mut(c / 32) else {
                     continue;
                 };
-                let shift = 2 * (k % 32);
+                let shift = 2 * (c % 32);
                 let code = (*w >> shift) & 3;
-                let start = (code == OPEN) & (s == since_code);
-                let end = (code == STARTED) & (s == until_code);
-                // OPEN -> STARTED is an xor with 3, STARTED -> done with 2.
-                *w ^= ((u64::from(start) * 3) | (u64::from(end) * 2)) << shift;
-                if start | end {
-                    found.push((k as u32, first_order + i as u64 + 1, t as i64, end));
+                let index =
+                    (code as usize) << 2 | usize::from(s == since_code) << 1 | usize::from(s == until_code);
+                let (next, events) = table[index];
+                *w ^= (code ^ u64::from(next)) << shift;
+                if events != 0 {
+                    out.note(c, events, t as i64);
                 }
             }
         })?;
-        for (k, order, t, end) in found {
-            let marks = if end { &mut *ends } else { &mut *starts };
-            if let Some(m) = marks.get_mut(k as usize) {
-                *m = (t, order);
-            }
-        }
-        Ok(())
+        Ok(out)
     }
 
     /// Visits `(order, time, client, state)` for each base row of the
@@ -349,7 +410,8 @@ impl Snapshot {
         hi: Timestamp,
         mut visit: impl FnMut(u64, i64, usize, u64),
     ) -> Result<()> {
-        self.base_blocks_in_order(from, hi, true, |first_order, cols| {
+        let runs: Vec<&Arc<dyn Run>> = self.parts.base.iter().collect();
+        self.base_blocks_in_order(&runs, from, hi, |first_order, cols| {
             let times = cols.time.unwrap_or_default();
             for (i, ((&c, &s), &t)) in cols.client.iter().zip(cols.state).zip(times).enumerate() {
                 if cols.deployment.is(i, deployment) {
@@ -359,45 +421,82 @@ impl Snapshot {
         })
     }
 
-    /// Visits the base's chunks of rows in `[from, hi]` (with times) in
+    /// Visits the chunks of rows of `runs` in `[from, hi]` (with times) in
     /// stored order, each with the number of rows of the pass before it.
-    /// `count`: add the rows decoded to the snapshot's work counters (one
-    /// of two passes made side by side over the same rows counts them).
     fn base_blocks_in_order(
         &self,
+        runs: &[&Arc<dyn Run>],
         from: Timestamp,
         hi: Timestamp,
-        count: bool,
         mut visit: impl FnMut(u64, &StateColumns<'_>),
     ) -> Result<()> {
         let mut order = 0u64;
-        for run in self.parts.base.iter().filter(|r| overlaps(r.as_ref(), from, hi)) {
+        for run in runs.iter().filter(|r| overlaps(r.as_ref(), from, hi)) {
             let rows = run.scan_states(from, hi, true, &mut |cols| {
                 self.check_cancel()?;
                 visit(order, &cols);
                 order += cols.client.len() as u64;
                 Ok(())
             })?;
-            if count {
-                self.count_scan(rows);
-            }
+            self.count_scan(rows);
         }
         Ok(())
     }
 }
 
-/// Clients from `lo` on, with their start and end marks (`starts[k]` is
-/// client `lo + k`'s).
-struct ClientMarks<'a> {
-    lo: usize,
-    starts: &'a mut [Mark],
-    ends: &'a mut [Mark],
+/// Per client, what one stretch of the in-order `DURATIONS` pass found.
+#[derive(Debug, Default)]
+struct StretchTimes {
+    start: Vec<i64>,
+    end: Vec<i64>,
+    first_until: Vec<i64>,
 }
 
-/// Below this many clients one thread makes the in-order pass (low, so the
-/// tests of small stores take the split path too; the second thread only
-/// costs a second decode of the range, made at the same time).
-const PARALLEL_MIN_CLIENTS: usize = 128;
+impl StretchTimes {
+    #[inline]
+    fn note(&mut self, c: usize, events: u8, t: i64) {
+        for (bit, times) in [
+            (EVENT_START, &mut self.start),
+            (EVENT_END, &mut self.end),
+            (EVENT_FIRST_UNTIL, &mut self.first_until),
+        ] {
+            if events & bit != 0
+                && let Some(v) = times.get_mut(c)
+            {
+                *v = t;
+            }
+        }
+    }
+}
+
+/// No start or end.
+const NO_TIME: i64 = i64::MAX;
+
+/// Event bits of [`Snapshot::stretch_times`]: the client's first `since`
+/// row (its start), its first `until` row after that (its end), and its
+/// first `until` row before any `since` of its own.
+const EVENT_START: u8 = 1;
+const EVENT_END: u8 = 2;
+const EVENT_FIRST_UNTIL: u8 = 4;
+
+/// The progress step of one row: indexed by `code << 2 | is_since << 1 |
+/// is_until`, the next code and the events the row makes. Codes: 0 done or
+/// not watched, 1 nothing yet, 2 started, 3 (only with `first_until`) an
+/// `until` seen before any `since`.
+fn step_table(first_until: bool) -> [(u8, u8); 16] {
+    let mut table = [(0u8, 0u8); 16];
+    for (index, entry) in table.iter_mut().enumerate() {
+        let (code, is_since, is_until) = (index >> 2, index & 2 != 0, index & 1 != 0);
+        *entry = match code {
+            1 if is_since && is_until && first_until => (2, EVENT_START | EVENT_FIRST_UNTIL),
+            1 | 3 if is_since => (2, EVENT_START),
+            1 if is_until && first_until => (3, EVENT_FIRST_UNTIL),
+            2 if is_until => (0, EVENT_END),
+            _ => (code as u8, 0),
+        };
+    }
+    table
+}
 
 fn check_order(from: Timestamp, to: Timestamp) -> Result<()> {
     if from >= to {
