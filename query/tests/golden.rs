@@ -32,6 +32,7 @@ const VARYING: [&str; 8] = [
     "bytes_on_disk",
     "segments",
     "memtable_rows",
+    "unfolded_rows",
 ];
 
 fn mask(mut t: Table) -> Table {

@@ -361,6 +361,7 @@ pub(super) fn run(snap: &Snapshot, plan: &Plan, out: TimeOut<'_>) -> Result<Tabl
                 ("membership_changes", Value::Count(s.membership_changes)),
                 ("segments", Value::Count(s.segments)),
                 ("memtable_rows", Value::Count(s.memtable_rows)),
+                ("unfolded_rows", Value::Count(s.unfolded_rows)),
                 ("bytes_on_disk", Value::Count(s.bytes_on_disk)),
                 ("first_transition", first),
                 ("last_transition", last),
