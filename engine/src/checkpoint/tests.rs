@@ -242,3 +242,33 @@ proptest! {
         let _ = decode_checkpoints(&spliced, Path::new("x"));
     }
 }
+
+#[test]
+fn a_writer_to_a_file_writes_what_one_in_memory_does() {
+    // Enough records (1M clients, full and delta) to spill several times.
+    let n = 1 << 20;
+    let cps: Vec<Checkpoint> = (0..6)
+        .map(|k| {
+            let states = (0..n).map(|c| ((c * 7 + k) % 7) as u8).collect();
+            let times = (0..n).map(|c| (c as i64) * 3 + k as i64 * 1_000).collect();
+            cp((k % 2) as u32, 10_000 + k as i64, states, times)
+        })
+        .collect();
+    let in_memory = encode_checkpoints(&cps);
+    let disk = crate::FaultyDisk::new();
+    let st = disk.handle();
+    let mut w = CheckpointFileWriter::to_file(st.create("c.tmp").unwrap());
+    for c in &cps {
+        w.push(c);
+    }
+    let (mut file, len) = w.finish_file().unwrap();
+    file.sync().unwrap();
+    drop(file);
+    let on_disk = st.read("c.tmp").unwrap();
+    assert!(
+        in_memory.len() > 2 * super::writer::SPILL_BYTES,
+        "spilled more than once"
+    );
+    assert_eq!(len, on_disk.len() as u64);
+    assert!(on_disk == in_memory, "the streamed file differs");
+}

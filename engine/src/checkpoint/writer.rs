@@ -4,9 +4,17 @@
 //! crc written last.
 //!
 //! Invariant: every record is followed by the crc32 of its header and body,
-//! and the header's count equals the records written.
+//! and the header's count equals the records written. A writer to a file
+//! streams records out as they come (a file of 150 MB is never held in
+//! memory) and writes the header over its placeholder at the end.
+
+use std::io::Write as _;
 
 use super::*;
+use crate::storage::StorageFile;
+
+/// Bytes a writer to a file holds before it hands them to the file.
+pub(super) const SPILL_BYTES: usize = 1 << 20;
 
 pub(crate) fn encode_chunked(values: &[u64], out: &mut Vec<u8>) {
     for chunk in values.chunks(CHUNK) {
@@ -60,7 +68,14 @@ pub(super) fn delta_body(cp: &Checkpoint, prev: &Checkpoint) -> Option<Vec<u8>> 
 /// `i64::MIN`; `times` shorter than `states` reads as `i64::MIN` past its end.
 #[derive(Debug)]
 pub(crate) struct CheckpointFileWriter {
+    /// Bytes not yet handed to `file` (all of them without a file).
     out: Vec<u8>,
+    /// Where records stream to, once `out` passes [`SPILL_BYTES`].
+    file: Option<Box<dyn StorageFile>>,
+    /// The first write error to the file, reported by `finish_file`.
+    failed: Option<std::io::Error>,
+    /// Bytes handed to `file` so far.
+    spilled: u64,
     count: u32,
     version: u32,
     /// Per deployment: the previous checkpoint and the deltas since a full record.
@@ -74,9 +89,34 @@ impl CheckpointFileWriter {
         CheckpointFileWriter {
             version: PLAIN_FORMAT_VERSION,
             out,
+            file: None,
+            failed: None,
+            spilled: 0,
             count: 0,
             last: HashMap::new(),
         }
+    }
+
+    /// A writer that streams the file's bytes into `file` (new and empty),
+    /// holding at most about [`SPILL_BYTES`] of them in memory.
+    pub(crate) fn to_file(file: Box<dyn StorageFile>) -> CheckpointFileWriter {
+        CheckpointFileWriter {
+            file: Some(file),
+            ..CheckpointFileWriter::new()
+        }
+    }
+
+    fn spill(&mut self) {
+        let Some(file) = &mut self.file else {
+            return;
+        };
+        if self.failed.is_none() {
+            match file.write_all(&self.out) {
+                Ok(()) => self.spilled += self.out.len() as u64,
+                Err(e) => self.failed = Some(e),
+            }
+        }
+        self.out.clear();
     }
 
     /// Number of checkpoints pushed.
@@ -136,18 +176,44 @@ impl CheckpointFileWriter {
         let crc = crc32fast::hash(&out[start..]);
         out.extend_from_slice(&crc.to_le_bytes());
         self.count += 1;
+        if self.out.len() >= SPILL_BYTES {
+            self.spill();
+        }
     }
 
-    /// The file's bytes.
-    pub(crate) fn finish(mut self) -> Vec<u8> {
+    fn header(&self) -> Vec<u8> {
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(&MAGIC);
         header.extend_from_slice(&self.version.to_le_bytes());
         header.extend_from_slice(&self.count.to_le_bytes());
         let crc = crc32fast::hash(&header);
         header.extend_from_slice(&crc.to_le_bytes());
+        header
+    }
+
+    /// The file's bytes (a writer made by [`CheckpointFileWriter::new`]).
+    #[cfg(test)]
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        let header = self.header();
         self.out[..HEADER_LEN].copy_from_slice(&header);
         self.out
+    }
+
+    /// Writes what is left and the header (over its placeholder) to the
+    /// file of a writer made by [`CheckpointFileWriter::to_file`], and
+    /// returns the file, not yet synced, and its length.
+    pub(crate) fn finish_file(mut self) -> std::io::Result<(Box<dyn StorageFile>, u64)> {
+        self.spill();
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        let header = self.header();
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| std::io::Error::other("checkpoint writer has no file"))?;
+        file.write_at_start(&header)?;
+        Ok((file, self.spilled))
     }
 }
 

@@ -426,6 +426,33 @@ proptest! {
     }
 
     #[test]
+    fn streamed_memberships_write_the_same_file(
+        rows in arb_transitions(),
+        members in arb_memberships(),
+        block_rows in 1usize..6,
+        chunk in 1usize..7,
+    ) {
+        // What compaction hands over: sorted, in chunks of any size.
+        let (whole, summary) = write(&rows, &members, block_rows);
+        let mut sorted = members.clone();
+        sorted.sort_unstable_by_key(|r| (r.collection, r.time, r.seq));
+        let mut w = SegmentWriter::new(Vec::new(), path()).with_block_rows(block_rows);
+        w.push_transitions(&rows).expect("push");
+        let (streamed, streamed_summary) = w
+            .finish_streamed(|sink| sorted.chunks(chunk).try_for_each(sink))
+            .expect("finish");
+        prop_assert_eq!(&whole, &streamed);
+        prop_assert_eq!(summary, streamed_summary);
+        // Out of order is refused, not written.
+        if sorted.len() >= 2 {
+            let mut w = SegmentWriter::new(Vec::new(), path()).with_block_rows(block_rows);
+            w.push_transitions(&rows).expect("push");
+            let backwards: Vec<MembershipRow> = sorted.iter().rev().copied().collect();
+            prop_assert!(w.finish_streamed(|sink| sink(&backwards)).is_err());
+        }
+    }
+
+    #[test]
     fn random_bytes_never_panic(file in proptest::collection::vec(any::<u8>(), 0..400), keep in 0usize..400) {
         // Random garbage, and a valid file with a random tail pasted on.
         let _ = read_everything(&file, true);

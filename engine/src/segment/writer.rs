@@ -277,6 +277,17 @@ impl<W: Write> SegmentWriter<W> {
         self.pending_failures.clear();
     }
 
+    /// Encodes and writes one membership block; its index entry.
+    fn write_membership_block(&mut self, rows: &[MembershipRow]) -> Result<BlockMeta> {
+        let mut meta = self.encode_membership_block(rows);
+        meta.offset = self.offset;
+        let block = std::mem::take(&mut self.block);
+        let written = self.write(&block);
+        self.block = block;
+        written?;
+        Ok(meta)
+    }
+
     fn encode_membership_block(&mut self, rows: &[MembershipRow]) -> BlockMeta {
         let block = &mut self.block;
         let s = &mut self.scratch;
@@ -311,7 +322,20 @@ impl<W: Write> SegmentWriter<W> {
     /// Seals the file: the failures section, the membership section (sorted
     /// here by `(collection, time, seq)`), the metadata region, the footer
     /// and the trailer. Returns the output and what the file holds.
-    pub(crate) fn finish(mut self, mut memberships: Vec<MembershipRow>) -> Result<(W, SegmentSummary)> {
+    #[cfg(test)]
+    pub(crate) fn finish(self, mut memberships: Vec<MembershipRow>) -> Result<(W, SegmentSummary)> {
+        memberships.sort_unstable_by_key(|r| (r.collection, r.time, r.seq));
+        self.finish_streamed(|sink| sink(&memberships))
+    }
+
+    /// [`SegmentWriter::finish`] with the membership changes handed over by
+    /// `source` in chunks, already in `(collection, time, seq)` order (a
+    /// chunk out of order is an error), so that they need not all be in
+    /// memory at once. The file is the same as `finish` writes.
+    pub(crate) fn finish_streamed(
+        mut self,
+        source: impl FnOnce(&mut dyn FnMut(&[MembershipRow]) -> Result<()>) -> Result<()>,
+    ) -> Result<(W, SegmentSummary)> {
         self.check_usable()?;
         self.write_header()?;
         self.flush_transitions()?;
@@ -324,24 +348,38 @@ impl<W: Write> SegmentWriter<W> {
             m.offset += failures_start;
         }
 
-        memberships.sort_unstable_by_key(|r| (r.collection, r.time, r.seq));
         let mut directory: Vec<(u32, u64, u64)> = Vec::new();
-        for (i, r) in memberships.iter().enumerate() {
-            widen(&mut self.seq_bounds, r.seq);
-            match directory.last_mut() {
-                Some(d) if d.0 == r.collection.0 => d.2 += 1,
-                _ => directory.push((r.collection.0, i as u64, 1)),
-            }
-        }
         let mut membership_index = Vec::new();
-        for chunk in memberships.chunks(self.block_rows) {
-            let mut meta = self.encode_membership_block(chunk);
-            meta.offset = self.offset;
-            let block = std::mem::take(&mut self.block);
-            self.write(&block)?;
-            self.block = block;
-            membership_index.push(meta);
+        let mut pending: Vec<MembershipRow> = Vec::with_capacity(self.block_rows);
+        let mut membership_count = 0u64;
+        let mut last: Option<(u32, i64, u64)> = None;
+        source(&mut |rows| {
+            for r in rows {
+                let key = (r.collection.0, r.time.0, r.seq.0);
+                if last.is_some_and(|l| key <= l) {
+                    return Err(Error::InvalidInput(format!(
+                        "membership change {key:?} handed to the segment writer out of order"
+                    )));
+                }
+                last = Some(key);
+                widen(&mut self.seq_bounds, r.seq);
+                match directory.last_mut() {
+                    Some(d) if d.0 == r.collection.0 => d.2 += 1,
+                    _ => directory.push((r.collection.0, membership_count, 1)),
+                }
+                membership_count += 1;
+                pending.push(*r);
+                if pending.len() >= self.block_rows {
+                    membership_index.push(self.write_membership_block(&pending)?);
+                    pending.clear();
+                }
+            }
+            Ok(())
+        })?;
+        if !pending.is_empty() {
+            membership_index.push(self.write_membership_block(&pending)?);
         }
+        drop(pending);
 
         let meta_offset = self.offset;
         let mut meta = Vec::new();
@@ -370,7 +408,7 @@ impl<W: Write> SegmentWriter<W> {
         footer.extend_from_slice(&(self.block_rows as u32).to_le_bytes());
         footer.extend_from_slice(&self.transitions.to_le_bytes());
         footer.extend_from_slice(&self.failures.to_le_bytes());
-        footer.extend_from_slice(&(memberships.len() as u64).to_le_bytes());
+        footer.extend_from_slice(&membership_count.to_le_bytes());
         footer.extend_from_slice(&min_time.to_le_bytes());
         footer.extend_from_slice(&max_time.to_le_bytes());
         footer.extend_from_slice(&min_seq.to_le_bytes());
@@ -394,7 +432,7 @@ impl<W: Write> SegmentWriter<W> {
         }
         let summary = SegmentSummary {
             transitions: self.transitions,
-            memberships: memberships.len() as u64,
+            memberships: membership_count,
             time_bounds: self.time_bounds,
             seq_bounds: self.seq_bounds,
             bytes: self.offset,

@@ -438,6 +438,17 @@ impl StorageFile for MemFile {
         inode.durable = inode.written.clone();
         Ok(())
     }
+
+    fn write_at_start(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut s = self.state()?;
+        s.op(DiskOp::Write, &self.name)?;
+        let inode = s.inodes.entry(self.ino).or_default();
+        let Some(start) = inode.written.get_mut(..bytes.len()) else {
+            return Err(io::Error::other("overwrite past the end of the file"));
+        };
+        start.copy_from_slice(bytes);
+        Ok(())
+    }
 }
 
 #[derive(Debug)]

@@ -48,6 +48,18 @@ impl StorageFile for FileHandle {
         self.file.flush()?;
         self.file.sync_all()
     }
+
+    fn write_at_start(&mut self, bytes: &[u8]) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let end = self.file.seek(SeekFrom::End(0))?;
+        if (bytes.len() as u64) > end {
+            return Err(io::Error::other("overwrite past the end of the file"));
+        }
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.write_all(bytes)?;
+        self.file.seek(SeekFrom::Start(end))?;
+        Ok(())
+    }
 }
 
 #[derive(Debug)]

@@ -33,6 +33,11 @@ pub(crate) mod guarded_map;
 pub(crate) trait StorageFile: Write + Send + fmt::Debug {
     /// Flushes buffers and makes every byte written so far durable (`fsync`).
     fn sync(&mut self) -> io::Result<()>;
+    /// Overwrites the file's first `bytes.len()` bytes, which must already
+    /// have been written (a header known only once the rest is); later
+    /// writes still append at the end. Only for a file from
+    /// [`Storage::create`] (one opened to append always writes at its end).
+    fn write_at_start(&mut self, bytes: &[u8]) -> io::Result<()>;
 }
 
 /// Why the store lock could not be taken.

@@ -25,13 +25,13 @@ use super::open::read_checkpoints;
 use super::{CompactReport, Store};
 use crate::checkpoint::{Checkpoint, CheckpointFileWriter};
 use crate::compaction::CheckpointBuilder;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::manifest::{FileRef, ckpt_name};
 use crate::members::build_member_snapshots;
-use crate::model::{DeploymentId, MembershipRow, Timestamp, TransitionRow};
+use crate::model::{CollectionId, DeploymentId, MembershipRow, Timestamp, TransitionRow};
 use crate::rollup::{BaseCache, FailureRollup};
 use crate::run::Run;
-use crate::storage::write_sealed;
+use crate::storage::{io_err, seal};
 
 /// Base segments are cut every this many checkpoint intervals.
 const CHECKPOINTS_PER_SEGMENT: u64 = 4;
@@ -74,7 +74,16 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
     let mut out: Vec<Arc<SegmentFile>> = Vec::new();
     // Checkpoints stream into the file as they are cut: the kept ones
     // (decoded one at a time from the old file), then the new ones.
-    let mut writer = CheckpointFileWriter::new();
+    // The checkpoint file is written as compaction goes (not held in
+    // memory): under a temporary name, sealed before the manifest names it.
+    let ckpt_number = s.next_file;
+    s.next_file += 1;
+    let ckpt_tmp = format!("{}.tmp", ckpt_name(ckpt_number));
+    let ckpt_file = s
+        .storage
+        .create(&ckpt_tmp)
+        .map_err(|e| io_err(&*s.storage, "create", &ckpt_tmp, e))?;
+    let mut writer = CheckpointFileWriter::to_file(ckpt_file);
     if let (Some(end), Some(set)) = (kept_until, &s.checkpoints) {
         set.for_each(|_, cp| {
             if cp.time <= end {
@@ -166,23 +175,47 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
         }
     }
 
-    let mut memberships: Vec<MembershipRow> = Vec::new();
-    for f in &inputs {
-        f.scan_memberships(None, Timestamp::MAX, &mut |rows| {
-            memberships.extend_from_slice(rows);
-            Ok(())
-        })?;
-    }
-    memberships.sort_unstable_by_key(|r| (r.collection, r.time, r.seq));
-    rows_rewritten += memberships.len() as u64;
-    if build.is_none() && !memberships.is_empty() {
+    // Membership changes go into the last new segment, one collection at a
+    // time (each input keeps its changes grouped by collection), so only
+    // the largest collection's changes are ever held at once.
+    let membership_rows: u64 = inputs.iter().map(|f| f.membership_count()).sum();
+    rows_rewritten += membership_rows;
+    if build.is_none() && membership_rows > 0 {
         let number = s.next_file;
         s.next_file += 1;
         build = Some(SegmentBuild::create(&*s.storage, number)?);
     }
     if let Some(last_build) = build {
         let last = last_build.last_time();
-        out.push(last_build.finish(&s.storage, memberships)?);
+        let collections = s.collections.len() as u32;
+        let with_changes: Vec<&Arc<SegmentFile>> =
+            inputs.iter().filter(|f| f.membership_count() > 0).collect();
+        out.push(last_build.finish_streamed(&s.storage, |sink| {
+            if with_changes.is_empty() {
+                return Ok(());
+            }
+            let mut rows: Vec<MembershipRow> = Vec::new();
+            let mut streamed = 0u64;
+            for c in (0..collections).map(CollectionId) {
+                rows.clear();
+                for f in &with_changes {
+                    f.scan_collection_changes(c, Timestamp::MIN, Timestamp::MAX, &mut |chunk| {
+                        rows.extend_from_slice(chunk);
+                        Ok(())
+                    })?;
+                }
+                rows.sort_unstable_by_key(|r| (r.time, r.seq));
+                streamed += rows.len() as u64;
+                sink(&rows)?;
+            }
+            if streamed != membership_rows {
+                return Err(Error::InvalidInput(format!(
+                    "compaction found {streamed} membership changes by collection, \
+                     but its inputs hold {membership_rows}"
+                )));
+            }
+            Ok(())
+        })?);
         if let Some(t) = last.filter(|&t| last_cut != Some(t)) {
             emit(&mut writer, &builder, t);
         }
@@ -219,17 +252,23 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
     }
     drop(new_base);
     let (ckpt, new_set) = if writer.len() == 0 {
+        drop(writer);
+        // Best effort: a file left behind is an orphan.
+        let _ = s.storage.remove(&ckpt_tmp);
         (None, None)
     } else {
-        let number = s.next_file;
-        s.next_file += 1;
-        let bytes = writer.finish();
-        write_sealed(&*s.storage, &ckpt_name(number), &bytes)?;
+        let (mut file, bytes) = writer
+            .finish_file()
+            .map_err(|e| io_err(&*s.storage, "write", &ckpt_tmp, e))?;
+        file.sync()
+            .map_err(|e| io_err(&*s.storage, "fsync", &ckpt_tmp, e))?;
+        drop(file);
+        let name = ckpt_name(ckpt_number);
+        seal(&*s.storage, &ckpt_tmp, &name)?;
         let f = FileRef {
-            number,
-            bytes: bytes.len() as u64,
+            number: ckpt_number,
+            bytes,
         };
-        drop(bytes);
         // Mapped before the manifest names it: a failure here leaves an
         // orphan, not a store whose manifest names an unreadable file.
         (Some(f), Some(read_checkpoints(&*s.storage, f)?))

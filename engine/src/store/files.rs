@@ -207,9 +207,20 @@ impl SegmentBuild {
     pub(crate) fn finish(
         self,
         storage: &Arc<dyn Storage>,
-        memberships: Vec<MembershipRow>,
+        mut memberships: Vec<MembershipRow>,
     ) -> Result<Arc<SegmentFile>> {
-        let (buffered, summary) = self.writer.finish(memberships)?;
+        memberships.sort_unstable_by_key(|r| (r.collection, r.time, r.seq));
+        self.finish_streamed(storage, |sink| sink(&memberships))
+    }
+
+    /// [`SegmentBuild::finish`] with membership changes streamed in
+    /// `(collection, time, seq)` order (see `SegmentWriter::finish_streamed`).
+    pub(crate) fn finish_streamed(
+        self,
+        storage: &Arc<dyn Storage>,
+        memberships: impl FnOnce(&mut dyn FnMut(&[MembershipRow]) -> Result<()>) -> Result<()>,
+    ) -> Result<Arc<SegmentFile>> {
+        let (buffered, summary) = self.writer.finish_streamed(memberships)?;
         let mut file = buffered
             .into_inner()
             .map_err(|e| io_err(&**storage, "write", &self.tmp, e.into_error()))?;
