@@ -2,7 +2,8 @@
 //!
 //! * A slow feed on standard input is visible to readers while the writer
 //!   still holds its input open (it commits when the input pauses), and a
-//!   burst is still one commit.
+//!   burst is still one commit; a steady feed that never pauses is
+//!   committed at least about once a second.
 //! * After every `ingest` command a read-only open replays nothing (no
 //!   memtable rows), and a long series of small ingests never piles up
 //!   delta segments past the policy's bound: the writer compacts on its own,
@@ -55,6 +56,49 @@ fn query(db: &Path, q: &str) -> String {
     let out = output(rollcall(db).args(["query", "--format", "csv", q]));
     assert!(out.status.success(), "{q}: {}", text(&out.stderr));
     text(&out.stdout)
+}
+
+#[test]
+fn a_steady_feed_that_never_pauses_is_visible_while_it_flows() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = dir.path().join("store");
+    let mut child = rollcall(&db)
+        .args(["ingest", "events", "-", "--input-format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the writer");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(b"time,client,state\n").expect("feed");
+    // A row every 20 ms (well inside the 200 ms pause), for up to 30 s:
+    // the rows must show up in another process while the feed flows.
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut seen = 0;
+    while started.elapsed() < Duration::from_secs(30) {
+        let row = format!(
+            "2026-10-01T10:{:02}:{:02}Z,pc-{sent},Compliant\n",
+            (sent / 60) % 60,
+            sent % 60
+        );
+        input.write_all(row.as_bytes()).expect("feed");
+        input.flush().expect("feed");
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(20));
+        if sent.is_multiple_of(25) && db.join("MANIFEST").exists() {
+            seen = stat(&db, "transitions");
+            if seen > 0 {
+                break;
+            }
+        }
+    }
+    assert!(seen > 0, "nothing of a steady feed was visible after {sent} rows");
+    assert!(seen < sent, "the feed had already been committed to its end");
+    drop(input);
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(stat(&db, "transitions"), sent);
 }
 
 #[test]

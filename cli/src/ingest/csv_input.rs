@@ -9,7 +9,7 @@
 use rollcall_engine::Batch;
 
 use super::header::{describe_fields, header_error, misspelt_field};
-use super::input::{Input, MAX_RECORD_BYTES, RecordTooLong};
+use super::input::{FILL_AT_MOST, Input, MAX_RECORD_BYTES, RecordTooLong};
 use super::rows::{BadRow, OnBad, RowSource, field_error, push_row};
 use super::{BadInput, RowKind};
 
@@ -185,6 +185,7 @@ fn csv_error(rdr: &mut csv::Reader<Input>, file: &str, line: u64, e: csv::Error)
 
 impl RowSource for CsvSource {
     fn fill(&mut self, batch: &mut Batch, max: usize, on_bad: &mut OnBad<'_>) -> anyhow::Result<bool> {
+        let began = std::time::Instant::now();
         if self.width == 0 {
             return Ok(true);
         }
@@ -194,6 +195,14 @@ impl RowSource for CsvSource {
             let unparsed = self.rdr.get_ref().bytes - self.rdr.position().byte();
             if !batch.is_empty() && unparsed <= 1 && self.rdr.get_ref().paused() {
                 self.paused = true;
+                return Ok(false);
+            }
+            // A steady feed never pauses: hand back a short batch in time.
+            if !batch.is_empty()
+                && batch.len().is_multiple_of(8)
+                && self.rdr.get_ref().is_stream()
+                && began.elapsed() >= FILL_AT_MOST
+            {
                 return Ok(false);
             }
             move_fence(&mut self.rdr);

@@ -87,6 +87,11 @@ impl<R> Counting<R> {
         Some(map.before + 1)
     }
 
+    /// Whether this is standard input (which can pause and keep flowing).
+    pub(super) fn is_stream(&self) -> bool {
+        self.pause.is_some()
+    }
+
     /// Whether the input has paused: nothing arrived for [`PAUSE`] past
     /// what was read (never for a file).
     pub(super) fn paused(&self) -> bool {
@@ -98,6 +103,10 @@ impl<R> Counting<R> {
 /// are committed (a feed that stops for a while is visible to readers
 /// within this time; a burst is still one commit).
 pub const PAUSE: Duration = Duration::from_millis(200);
+
+/// Longest one fill of a batch from standard input takes while rows keep
+/// coming, so that the ingest loop can commit a steady feed on time.
+pub const FILL_AT_MOST: Duration = Duration::from_millis(250);
 
 /// Chunks of standard input read ahead by the feed thread (bounded memory:
 /// this many chunks of [`FEED_CHUNK`] bytes).

@@ -16,7 +16,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 
 use super::RowKind;
 use super::header::{describe_fields, misspelt_field};
-use super::input::Input;
+use super::input::{FILL_AT_MOST, Input};
 use super::rows::{BadRow, OnBad, RowSource, push_row};
 
 pub(super) struct NdjsonSource {
@@ -83,9 +83,18 @@ pub(super) fn key_column(line: &[u8], key: &str) -> Option<u64> {
 
 impl RowSource for NdjsonSource {
     fn fill(&mut self, batch: &mut Batch, max: usize, on_bad: &mut OnBad<'_>) -> anyhow::Result<bool> {
+        let began = std::time::Instant::now();
         while batch.len() < max {
             if !batch.is_empty() && self.rdr.buffer().is_empty() && self.rdr.get_ref().paused() {
                 self.paused = true;
+                return Ok(false);
+            }
+            // A steady feed never pauses: hand back a short batch in time.
+            if !batch.is_empty()
+                && batch.len().is_multiple_of(8)
+                && self.rdr.get_ref().is_stream()
+                && began.elapsed() >= FILL_AT_MOST
+            {
                 return Ok(false);
             }
             self.buf.clear();

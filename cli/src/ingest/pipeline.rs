@@ -26,13 +26,23 @@ use super::{BATCH_ROWS, BadInput, IngestOptions, IngestSummary, RowKind};
 use crate::args::InputFormat;
 
 /// Least time between two "committed ... rows" notes for commits made
-/// because standard input paused.
+/// because standard input paused or kept flowing for [`COMMIT_AFTER`].
 const NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Longest standard input's open transaction stays open while rows keep
+/// coming (a steady feed never pauses): readers see a live feed within
+/// about this time.
+const COMMIT_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Rows per batch read from standard input: small enough that
+/// [`COMMIT_AFTER`] is checked several times a second at feed rates.
+const STDIN_BATCH_ROWS: usize = 4096;
 
 /// Ingests one file (or `-`) of transitions or membership changes.
 ///
 /// A file is one transaction; standard input is committed every
-/// `opts.commit_every` rows. Without `skip_bad_rows` the first bad row
+/// `opts.commit_every` rows, when it pauses, and at least every
+/// [`COMMIT_AFTER`] while rows keep coming. Without `skip_bad_rows` the first bad row
 /// abandons the open transaction and returns a [`BadInput`] error.
 pub fn ingest_file(
     store: &mut Store,
@@ -91,9 +101,10 @@ pub fn ingest_file(
         loop {
             let mut in_txn = 0u64;
             let mut paused = false;
+            let mut opened: Option<Instant> = None;
             let eof = loop {
                 let room = match commit_every {
-                    Some(n) => (n - in_txn).min(BATCH_ROWS as u64) as usize,
+                    Some(n) => (n - in_txn).min(STDIN_BATCH_ROWS as u64) as usize,
                     None => BATCH_ROWS,
                 };
                 let mut batch = Box::new(Batch::with_capacity(room.max(1)));
@@ -117,6 +128,7 @@ pub fn ingest_file(
                     }
                 };
                 if !batch.is_empty() {
+                    opened.get_or_insert_with(Instant::now);
                     in_txn += batch.len() as u64;
                     resolver.resolve(&mut batch);
                     if to_writer.send(ToWriter::Rows(batch)).is_err() {
@@ -135,6 +147,11 @@ pub fn ingest_file(
                 // Standard input paused: commit what came, so that readers
                 // see a slow feed within `PAUSE` (a burst is one commit).
                 if source.take_paused() && in_txn > 0 {
+                    paused = true;
+                    break false;
+                }
+                // A steady feed: commit at least every `COMMIT_AFTER`.
+                if commit_every.is_some() && opened.is_some_and(|t| t.elapsed() >= COMMIT_AFTER) {
                     paused = true;
                     break false;
                 }

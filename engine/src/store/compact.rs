@@ -11,9 +11,11 @@
 //!   checkpoints, and the replay resumes from the checkpoint at the end of
 //!   the kept prefix (when that checkpoint is missing, everything is
 //!   rewritten);
-//! * rows are streamed through bounded time windows, never all held at once
-//!   (membership changes of the rewritten runs are held, they go into the
-//!   last new segment);
+//! * rows are streamed through bounded time windows, never all held at once;
+//!   membership changes of the rewritten runs go into the last new segment
+//!   one collection at a time, and the checkpoint file streams to disk
+//!   under a `.tmp` name (its header written last, over a placeholder),
+//!   sealed before the manifest names it;
 //! * old files are retired only after the new manifest is durable, and
 //!   deleted when the last snapshot using them lets go.
 
