@@ -58,18 +58,24 @@ fn query(db: &Path, q: &str) -> String {
     text(&out.stdout)
 }
 
-#[test]
-fn a_steady_feed_that_never_pauses_is_visible_while_it_flows() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let db = dir.path().join("store");
-    let mut child = rollcall(&db)
+/// `ingest events -` on `db`, with its standard input to feed.
+fn stdin_writer(db: &Path) -> (std::process::Child, std::process::ChildStdin) {
+    let mut child = rollcall(db)
         .args(["ingest", "events", "-", "--input-format", "csv"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn the writer");
-    let mut input = child.stdin.take().expect("stdin");
+    let input = child.stdin.take().expect("stdin");
+    (child, input)
+}
+
+#[test]
+fn a_steady_feed_that_never_pauses_is_visible_while_it_flows() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = dir.path().join("store");
+    let (mut child, mut input) = stdin_writer(&db);
     input.write_all(b"time,client,state\n").expect("feed");
     // A row every 20 ms (well inside the 200 ms pause), for up to 30 s:
     // the rows must show up in another process while the feed flows.
@@ -105,14 +111,7 @@ fn a_steady_feed_that_never_pauses_is_visible_while_it_flows() {
 fn a_paused_feed_is_visible_while_standard_input_stays_open() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = dir.path().join("store");
-    let mut child = rollcall(&db)
-        .args(["ingest", "events", "-", "--input-format", "csv"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the writer");
-    let mut input = child.stdin.take().expect("stdin");
+    let (mut child, mut input) = stdin_writer(&db);
     let mut burst = String::from("time,client,state\n");
     for i in 0..50 {
         burst.push_str(&format!("2026-10-01T10:00:{:02}Z,pc-{i},Failed\n", i % 60));
