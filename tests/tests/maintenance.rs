@@ -75,7 +75,7 @@ fn stdin_writer(db: &Path) -> (std::process::Child, std::process::ChildStdin) {
 fn a_steady_feed_that_never_pauses_is_visible_while_it_flows() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = dir.path().join("store");
-    let (mut child, mut input) = stdin_writer(&db);
+    let (child, mut input) = stdin_writer(&db);
     input.write_all(b"time,client,state\n").expect("feed");
     // A row every 20 ms (well inside the 200 ms pause), for up to 30 s:
     // the rows must show up in another process while the feed flows.
