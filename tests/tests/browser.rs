@@ -359,7 +359,14 @@ fn the_dashboard_in_a_real_browser() {
             "{bars90}"
         );
     }
+    // Back to 30 days, and wait for that load: otherwise its completion
+    // could be taken below for the redraw of another collection.
+    let before = page.loaded();
     page.eval("(() => { const s = document.getElementById('span'); s.value = '30d'; s.dispatchEvent(new Event('change')); return true; })()");
+    page.wait(
+        &format!("window.rollcall.loaded > {before}"),
+        "the 30-day chart again",
+    );
 
     // The failed clients are those CLIENTS lists, with error codes.
     let listed =
