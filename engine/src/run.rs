@@ -62,6 +62,20 @@ pub(crate) trait Run: Send + Sync + Debug {
     fn membership_count(&self) -> u64;
     /// Smallest and largest transition time, if any.
     fn transition_bounds(&self) -> Option<(Timestamp, Timestamp)>;
+    /// About how many transitions have `lo <= time <= hi`, for splitting a
+    /// scan into parts of like size: by default interpolated from the time
+    /// bounds as if times were spread evenly; a segment counts its blocks.
+    fn transitions_between(&self, lo: Timestamp, hi: Timestamp) -> u64 {
+        let Some((first, last)) = self.transition_bounds() else {
+            return 0;
+        };
+        if lo > hi || hi < first || lo > last {
+            return 0;
+        }
+        let span = (last.0 as f64 - first.0 as f64) + 1.0;
+        let inside = (hi.0.min(last.0) as f64 - lo.0.max(first.0) as f64) + 1.0;
+        (self.transition_count() as f64 * (inside / span).clamp(0.0, 1.0)) as u64
+    }
     /// Visits transitions with `lo <= time <= hi` in `(time, seq)` order.
     /// Returns the number of rows decoded.
     fn scan_transitions(&self, lo: Timestamp, hi: Timestamp, sink: &mut TransitionSink<'_>) -> Result<u64>;

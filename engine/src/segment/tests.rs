@@ -117,6 +117,14 @@ fn check_against_model(
             .copied()
             .collect();
         assert_eq!(scan(&r, lo, hi), want, "scan [{lo}, {hi}]");
+        // The estimate counts whole blocks: at most one partial block at
+        // each edge too many, never too few.
+        let estimate = r.transitions_between(Timestamp(lo), Timestamp(hi));
+        assert!(
+            want.len() as u64 <= estimate && estimate <= (want.len() + 2 * block_rows) as u64,
+            "estimate [{lo}, {hi}]: {estimate} for {} rows",
+            want.len()
+        );
         let failed: Vec<TransitionRow> = want
             .iter()
             .filter(|x| x.state == State::Failed)

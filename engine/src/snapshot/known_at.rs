@@ -76,6 +76,9 @@ impl Run for KnownBelow {
     fn transition_bounds(&self) -> Option<(Timestamp, Timestamp)> {
         self.inner.transition_bounds()
     }
+    fn transitions_between(&self, lo: Timestamp, hi: Timestamp) -> u64 {
+        self.inner.transitions_between(lo, hi)
+    }
     // `scan_failures` keeps its default, which goes through
     // `scan_transitions` and so through the filter.
     fn scan_states(

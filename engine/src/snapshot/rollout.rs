@@ -16,6 +16,7 @@ use super::{Snapshot, overlaps};
 use crate::error::{Error, Result};
 use crate::model::{CollectionId, DeploymentId, State, Timestamp};
 use crate::run::{DeploymentColumn, Run, StateColumns};
+use rayon::prelude::*;
 use std::sync::Arc;
 
 /// What `DURATIONS` measured.
@@ -121,7 +122,7 @@ impl Snapshot {
                 report.reached_ms.push(end - start);
             }
         }
-        report.reached_ms.sort_unstable();
+        report.reached_ms.par_sort_unstable();
         Ok(report)
     }
 
@@ -218,11 +219,16 @@ impl Snapshot {
     /// The in-order base pass: per member, the time of its first `since`
     /// row, then of its first `until` row after that.
     ///
-    /// The runs in range are split in two stretches of about equal rows,
-    /// read side by side: the earlier one finds starts and ends as above;
-    /// the later one also notes each client's first `until` before any
-    /// `since` of its own, which ends a start the earlier stretch found but
-    /// did not end. The two are then merged client by client.
+    /// `[from, hi]` is cut into consecutive time windows of about equal
+    /// rows (counted from the runs' block directories), one per thread (at
+    /// most four), read side by side: the first finds starts and ends as
+    /// above; each later one also notes each client's first `until` before
+    /// any `since` of its own, which ends a start an earlier window found
+    /// but did not end. Every row of one time falls in one window, so each
+    /// window sees its rows in `(time, seq)` order, and the windows are
+    /// then merged left to right, client by client. (Cutting by runs
+    /// instead left one thread with 95% of the rows on a compacted store,
+    /// whose base is one large run.)
     fn first_times_in_order(
         &self,
         deployment: u64,
@@ -238,62 +244,38 @@ impl Snapshot {
             .iter()
             .filter(|r| overlaps(r.as_ref(), from, hi))
             .collect();
-        // Rows in range per run, estimated from its time bounds.
-        let weight = |r: &Arc<dyn Run>| -> f64 {
-            let Some((lo, up)) = r.transition_bounds() else {
-                return 0.0;
-            };
-            let span = (up.0 as f64 - lo.0 as f64).max(1.0);
-            let inside = (up.0.min(hi.0) as f64 - lo.0.max(from.0) as f64).clamp(0.0, span);
-            r.transition_count() as f64 * inside.max(1.0) / span
+        let windows = time_windows(&runs, from, hi, rayon::current_num_threads().clamp(1, 4));
+        let mut parts: Vec<Result<StretchTimes>> = windows
+            .par_iter()
+            .enumerate()
+            .map(|(k, &(lo, up))| self.stretch_times(&runs, deployment, members, n, lo, up, codes, k > 0))
+            .collect();
+        let mut rest = parts.drain(..);
+        let mut acc = match rest.next() {
+            Some(first) => first?,
+            None => StretchTimes::default(),
         };
-        let total: f64 = runs.iter().map(|r| weight(r)).sum();
-        let mut acc = 0.0;
-        let mut split = runs
-            .iter()
-            .position(|r| {
-                acc += weight(r);
-                acc * 2.0 >= total
-            })
-            .map_or(0, |i| i + 1);
-        if split == runs.len() && runs.len() > 1 {
-            split -= 1;
+        if acc.start.is_empty() {
+            // No run in range: no marks at all.
+            return Ok((Vec::new(), Vec::new()));
         }
-        let (early, late) = runs.split_at(split);
-        let (a, b) = rayon::join(
-            || self.stretch_times(early, deployment, members, n, from, hi, codes, false),
-            || self.stretch_times(late, deployment, members, n, from, hi, codes, true),
-        );
-        let (mut a, b) = (a?, b?);
-        if b.start.is_empty() {
-            return Ok((a.start, a.end));
+        for later in rest {
+            let later = later?;
+            // Client by client, in chunks the threads share.
+            const CHUNK: usize = 1 << 16;
+            acc.start
+                .par_chunks_mut(CHUNK)
+                .zip(acc.end.par_chunks_mut(CHUNK))
+                .zip(later.start.par_chunks(CHUNK).zip(later.end.par_chunks(CHUNK)))
+                .zip(later.first_until.par_chunks(CHUNK))
+                .for_each(|(((start, end), (late_start, late_end)), first_until)| {
+                    merge_later_window(start, end, late_start, late_end, first_until);
+                });
         }
-        if a.start.is_empty() {
-            return Ok((b.start, b.end));
-        }
-        for (((start, end), (&late_start, &late_end)), &first_until) in a
-            .start
-            .iter_mut()
-            .zip(a.end.iter_mut())
-            .zip(b.start.iter().zip(&b.end))
-            .zip(&b.first_until)
-        {
-            if *start == NO_TIME {
-                (*start, *end) = (late_start, late_end);
-            } else if *end == NO_TIME {
-                // The later stretch's first `until`: before its own start,
-                // or else its end.
-                *end = if first_until != NO_TIME {
-                    first_until
-                } else {
-                    late_end
-                };
-            }
-        }
-        Ok((a.start, a.end))
+        Ok((acc.start, acc.end))
     }
 
-    /// One stretch of the in-order pass: per member, the times of its
+    /// One time window of the in-order pass: per member, the times of its
     /// first `since` row, its first `until` row after that, and (when
     /// `first_until`) its first `until` row before any `since`. Empty
     /// vectors when `runs` is.
@@ -303,10 +285,10 @@ impl Snapshot {
     /// started, 0: done or not a member): 250 KB per million clients,
     /// which stays in the core's cache. Rows come in time order, clients at
     /// random and states mixed, so a branch per row on its state,
-    /// deployment or progress is mispredicted about half the time: each
-    /// block is first narrowed to its rows of the two states and the
-    /// deployment without a branch, and those rows then step their
-    /// client's two bits through a table.
+    /// deployment or progress is mispredicted often: every row instead
+    /// steps its client's two bits through a table (rows that matter to no
+    /// one step to where they were), and the rare events go to a log first
+    /// ([`EventLogs`]).
     #[allow(clippy::too_many_arguments)]
     fn stretch_times(
         &self,
@@ -343,59 +325,43 @@ impl Snapshot {
             }
         }
         let table = step_table(first_until);
-        let mut keep: Vec<u8> = Vec::new();
-        let mut picked: Vec<u32> = Vec::new();
+        let mut logs = EventLogs::default();
         self.base_blocks_in_order(runs, from, hi, |_, cols| {
             let rows = cols.client.len().min(cols.state.len());
             let (client, state) = (&cols.client[..rows], &cols.state[..rows]);
             let times = cols.time.unwrap_or_default();
-            // A 0/1 per row first (a loop the compiler vectorises), then
-            // the indices of the ones.
-            keep.clear();
-            keep.extend(
-                client
-                    .iter()
-                    .zip(state)
-                    .map(|(&c, &s)| u8::from(((s == since_code) | (s == until_code)) & (c < n as u64))),
-            );
-            match cols.deployment {
-                DeploymentColumn::Constant(v) if v != deployment => return,
-                DeploymentColumn::Constant(_) => {}
-                DeploymentColumn::PerRow(dep) => {
-                    for (k, &d) in keep.iter_mut().zip(dep) {
-                        *k &= u8::from(d == deployment);
-                    }
-                }
-            }
-            picked.clear();
-            picked.resize(rows + 1, 0);
-            let mut m = 0;
-            let slots = &mut picked[..];
-            for (i, &k) in keep.iter().enumerate() {
-                if let Some(slot) = slots.get_mut(m) {
-                    *slot = i as u32;
-                }
-                m += usize::from(k);
-            }
-            for &i in &picked[..m] {
-                let i = i as usize;
-                let (Some(&c), Some(&s), Some(&t)) = (client.get(i), state.get(i), times.get(i)) else {
-                    continue;
-                };
-                let c = c as usize;
-                let Some(w) = progress.get_mut(c / 32) else {
-                    continue;
+            logs.reset(rows);
+            // Every row steps its client through the table, rows of other
+            // states and deployments (both bits 0) and of clients not
+            // watched (code 0) included, where the step changes nothing:
+            // no branch on the row, and the columns are read in order.
+            let mut step = |c: u64, s: u64, t: u64, ours: bool| {
+                let Some(w) = progress.get_mut(c as usize / 32) else {
+                    return;
                 };
                 let shift = 2 * (c % 32);
                 let code = (*w >> shift) & 3;
-                let index =
-                    (code as usize) << 2 | usize::from(s == since_code) << 1 | usize::from(s == until_code);
+                let index = (code as usize) << 2
+                    | usize::from(ours & (s == since_code)) << 1
+                    | usize::from(ours & (s == until_code));
                 let (next, events) = table[index];
                 *w ^= (code ^ u64::from(next)) << shift;
-                if events != 0 {
-                    out.note(c, events, t as i64);
+                logs.push(events, c, t as i64);
+            };
+            match cols.deployment {
+                DeploymentColumn::Constant(v) if v != deployment => return,
+                DeploymentColumn::Constant(_) => {
+                    for ((&c, &s), &t) in client.iter().zip(state).zip(times) {
+                        step(c, s, t, true);
+                    }
+                }
+                DeploymentColumn::PerRow(dep) => {
+                    for (((&c, &s), &t), &d) in client.iter().zip(state).zip(times).zip(dep) {
+                        step(c, s, t, d == deployment);
+                    }
                 }
             }
+            logs.apply(&mut out);
         })?;
         Ok(out)
     }
@@ -444,7 +410,7 @@ impl Snapshot {
     }
 }
 
-/// Per client, what one stretch of the in-order `DURATIONS` pass found.
+/// Per client, what one time window of the in-order `DURATIONS` pass found.
 #[derive(Debug, Default)]
 struct StretchTimes {
     start: Vec<i64>,
@@ -452,18 +418,66 @@ struct StretchTimes {
     first_until: Vec<i64>,
 }
 
-impl StretchTimes {
+/// The events of one block's rows, before they are written to the
+/// per-client times.
+///
+/// Only about one row in eight makes an event, at random, so a branch on it
+/// is mispredicted often, and each event's write lands at a random place in
+/// a multi-megabyte vector. Every row therefore writes its entry to the end
+/// of the log and moves that end only when the row made an event (no
+/// branch, and the writes stay in the core's cache); the logged events then
+/// go out in a loop of their own, which the core overlaps freely.
+#[derive(Debug, Default)]
+struct EventLogs {
+    log: Vec<Event>,
+    len: usize,
+}
+
+/// One row's events ([`EVENT_START`] and the others) and its client and
+/// time.
+#[derive(Debug, Default, Clone, Copy)]
+struct Event {
+    time: i64,
+    client: u32,
+    events: u32,
+}
+
+impl EventLogs {
+    /// Room for `rows` events.
+    fn reset(&mut self, rows: usize) {
+        if self.log.len() <= rows {
+            self.log.resize(rows + 1, Event::default());
+        }
+        self.len = 0;
+    }
+
     #[inline]
-    fn note(&mut self, c: usize, events: u8, t: i64) {
-        for (bit, times) in [
-            (EVENT_START, &mut self.start),
-            (EVENT_END, &mut self.end),
-            (EVENT_FIRST_UNTIL, &mut self.first_until),
-        ] {
-            if events & bit != 0
-                && let Some(v) = times.get_mut(c)
-            {
-                *v = t;
+    fn push(&mut self, events: u8, c: u64, t: i64) {
+        if let Some(slot) = self.log.get_mut(self.len) {
+            *slot = Event {
+                time: t,
+                client: c as u32,
+                events: u32::from(events),
+            };
+        }
+        self.len += usize::from(events != 0);
+    }
+
+    /// Writes the logged events to `out` (clients past its vectors are
+    /// skipped; a kind `out` does not track has an empty vector).
+    fn apply(&self, out: &mut StretchTimes) {
+        for e in self.log.get(..self.len).unwrap_or_default() {
+            let c = e.client as usize;
+            for (bit, times) in [
+                (EVENT_START, &mut out.start),
+                (EVENT_END, &mut out.end),
+                (EVENT_FIRST_UNTIL, &mut out.first_until),
+            ] {
+                if e.events & u32::from(bit) != 0
+                    && let Some(v) = times.get_mut(c)
+                {
+                    *v = e.time;
+                }
             }
         }
     }
@@ -471,6 +485,77 @@ impl StretchTimes {
 
 /// No start or end.
 const NO_TIME: i64 = i64::MAX;
+
+/// Folds a later window's marks into the earlier windows' (`start`, `end`),
+/// client by client: a client not started yet takes the later window's
+/// start and end; one started but not ended ends at the later window's
+/// first `until`, whether before its own start or after it.
+fn merge_later_window(
+    start: &mut [i64],
+    end: &mut [i64],
+    late_start: &[i64],
+    late_end: &[i64],
+    first_until: &[i64],
+) {
+    for (((start, end), (&late_start, &late_end)), &first_until) in start
+        .iter_mut()
+        .zip(end.iter_mut())
+        .zip(late_start.iter().zip(late_end))
+        .zip(first_until)
+    {
+        if *start == NO_TIME {
+            (*start, *end) = (late_start, late_end);
+        } else if *end == NO_TIME {
+            *end = if first_until != NO_TIME {
+                first_until
+            } else {
+                late_end
+            };
+        }
+    }
+}
+
+/// `[from, hi]` cut into at most `parts` consecutive, non-empty time
+/// windows holding about equal numbers of the rows of `runs`.
+fn time_windows(
+    runs: &[&Arc<dyn Run>],
+    from: Timestamp,
+    hi: Timestamp,
+    parts: usize,
+) -> Vec<(Timestamp, Timestamp)> {
+    let rows_to = |t: i64| -> u64 {
+        runs.iter()
+            .map(|r| r.transitions_between(from, Timestamp(t)))
+            .sum()
+    };
+    let total = rows_to(hi.0);
+    let mut windows = Vec::with_capacity(parts);
+    let mut lo = from.0;
+    for k in 1..parts as u64 {
+        if lo > hi.0 {
+            break;
+        }
+        // The first time by which the k-th share of the rows is in.
+        let target = total.saturating_mul(k) / parts as u64;
+        let (mut a, mut b) = (lo, hi.0);
+        while a < b {
+            let mid = a + (b - a) / 2;
+            if rows_to(mid) >= target {
+                b = mid;
+            } else {
+                a = mid + 1;
+            }
+        }
+        if a < hi.0 {
+            windows.push((Timestamp(lo), Timestamp(a)));
+            lo = a + 1;
+        }
+    }
+    if lo <= hi.0 {
+        windows.push((Timestamp(lo), hi));
+    }
+    windows
+}
 
 /// Event bits of [`Snapshot::stretch_times`]: the client's first `since`
 /// row (its start), its first `until` row after that (its end), and its
@@ -506,4 +591,60 @@ fn check_order(from: Timestamp, to: Timestamp) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClientId, Seq, TransitionRow};
+    use crate::run::MemRun;
+
+    fn run(times: impl IntoIterator<Item = i64>) -> Arc<dyn Run> {
+        let rows = times
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| TransitionRow {
+                time: Timestamp(t),
+                seq: Seq(i as u64),
+                client: ClientId(i as u32),
+                deployment: DeploymentId(0),
+                state: State::InProgress,
+                error: None,
+            })
+            .collect();
+        Arc::new(MemRun::new(rows, Vec::new()))
+    }
+
+    /// The windows are consecutive, cover `[from, hi]` exactly, and hold
+    /// about equal rows.
+    #[test]
+    fn time_windows_tile_the_range_with_like_rows() {
+        // Most rows in one long run, the rest in a short later one.
+        let long = run((0..90_000).map(|i| i * 10));
+        let short = run((0..10_000).map(|i| 900_000 + i));
+        let runs = [&long, &short];
+        for parts in 1..=4 {
+            for (from, hi) in [(0, 909_999), (450_000, 905_000), (7, 7), (0, 10)] {
+                let w = time_windows(&runs, Timestamp(from), Timestamp(hi), parts);
+                assert!(!w.is_empty() && w.len() <= parts, "{parts} {w:?}");
+                assert_eq!(w[0].0, Timestamp(from));
+                assert_eq!(w[w.len() - 1].1, Timestamp(hi));
+                for pair in w.windows(2) {
+                    assert_eq!(pair[0].1.0 + 1, pair[1].0.0, "{w:?}");
+                }
+                assert!(w.iter().all(|(a, b)| a <= b), "{w:?}");
+            }
+            let w = time_windows(&runs, Timestamp(0), Timestamp(909_999), parts);
+            assert_eq!(w.len(), parts);
+            let rows: Vec<u64> = w
+                .iter()
+                .map(|&(a, b)| runs.iter().map(|r| r.transitions_between(a, b)).sum())
+                .collect();
+            let share = 100_000 / parts as u64;
+            assert!(
+                rows.iter().all(|&r| r.abs_diff(share) <= share / 20),
+                "{parts}: {rows:?}"
+            );
+        }
+    }
 }

@@ -92,6 +92,9 @@ impl Run for SegmentFile {
     fn transition_bounds(&self) -> Option<(Timestamp, Timestamp)> {
         self.reader.transition_bounds()
     }
+    fn transitions_between(&self, lo: Timestamp, hi: Timestamp) -> u64 {
+        self.reader.transitions_between(lo, hi)
+    }
     fn scan_transitions(&self, lo: Timestamp, hi: Timestamp, sink: &mut TransitionSink<'_>) -> Result<u64> {
         self.reader.scan_transitions(lo, hi, sink)
     }

@@ -498,6 +498,21 @@ impl Run for SegmentReader {
         self.summary.time_bounds
     }
 
+    fn transitions_between(&self, lo: Timestamp, hi: Timestamp) -> u64 {
+        // The rows of the blocks that reach into the range: exact to a block
+        // at each edge.
+        let Some((start, end)) = self.blocks_between(Section::Transitions, lo, hi) else {
+            return 0;
+        };
+        let blocks = self.blocks(Section::Transitions);
+        blocks
+            .get(start..end)
+            .unwrap_or_default()
+            .iter()
+            .map(|m| u64::from(m.rows))
+            .sum()
+    }
+
     fn scan_transitions(&self, lo: Timestamp, hi: Timestamp, sink: &mut TransitionSink<'_>) -> Result<u64> {
         self.scan_section(Section::Transitions, lo, hi, sink)
     }
