@@ -288,7 +288,7 @@ impl Snapshot {
     /// deployment or progress is mispredicted often: every row instead
     /// steps its client's two bits through a table (rows that matter to no
     /// one step to where they were), and the rare events go to a log first
-    /// ([`EventLogs`]).
+    /// ([`EventLog`]).
     #[allow(clippy::too_many_arguments)]
     fn stretch_times(
         &self,
@@ -325,42 +325,39 @@ impl Snapshot {
             }
         }
         let table = step_table(first_until);
-        let mut logs = EventLogs::default();
+        let mut logs = EventLog::default();
+        let codes = (since_code, until_code);
         self.base_blocks_in_order(runs, from, hi, |_, cols| {
             let rows = cols.client.len().min(cols.state.len());
             let (client, state) = (&cols.client[..rows], &cols.state[..rows]);
             let times = cols.time.unwrap_or_default();
             logs.reset(rows);
-            // Every row steps its client through the table, rows of other
-            // states and deployments (both bits 0) and of clients not
-            // watched (code 0) included, where the step changes nothing:
-            // no branch on the row, and the columns are read in order.
-            let mut step = |c: u64, s: u64, t: u64, ours: bool| {
-                let Some(w) = progress.get_mut(c as usize / 32) else {
-                    return;
-                };
-                let shift = 2 * (c % 32);
-                let code = (*w >> shift) & 3;
-                let index = (code as usize) << 2
-                    | usize::from(ours & (s == since_code)) << 1
-                    | usize::from(ours & (s == until_code));
-                let (next, events) = table[index];
-                *w ^= (code ^ u64::from(next)) << shift;
-                logs.push(events, c, t as i64);
-            };
-            match cols.deployment {
+            logs.len = match cols.deployment {
                 DeploymentColumn::Constant(v) if v != deployment => return,
-                DeploymentColumn::Constant(_) => {
-                    for ((&c, &s), &t) in client.iter().zip(state).zip(times) {
-                        step(c, s, t, true);
-                    }
-                }
-                DeploymentColumn::PerRow(dep) => {
-                    for (((&c, &s), &t), &d) in client.iter().zip(state).zip(times).zip(dep) {
-                        step(c, s, t, d == deployment);
-                    }
-                }
-            }
+                DeploymentColumn::Constant(_) => step_rows(
+                    &mut progress,
+                    &table,
+                    &mut logs.log,
+                    codes,
+                    client
+                        .iter()
+                        .zip(state)
+                        .zip(times)
+                        .map(|((&c, &s), &t)| (c, s, t, true)),
+                ),
+                DeploymentColumn::PerRow(dep) => step_rows(
+                    &mut progress,
+                    &table,
+                    &mut logs.log,
+                    codes,
+                    client
+                        .iter()
+                        .zip(state)
+                        .zip(times)
+                        .zip(dep)
+                        .map(|(((&c, &s), &t), &d)| (c, s, t, d == deployment)),
+                ),
+            };
             logs.apply(&mut out);
         })?;
         Ok(out)
@@ -428,7 +425,7 @@ struct StretchTimes {
 /// branch, and the writes stay in the core's cache); the logged events then
 /// go out in a loop of their own, which the core overlaps freely.
 #[derive(Debug, Default)]
-struct EventLogs {
+struct EventLog {
     log: Vec<Event>,
     len: usize,
 }
@@ -442,25 +439,13 @@ struct Event {
     events: u32,
 }
 
-impl EventLogs {
+impl EventLog {
     /// Room for `rows` events.
     fn reset(&mut self, rows: usize) {
         if self.log.len() <= rows {
             self.log.resize(rows + 1, Event::default());
         }
         self.len = 0;
-    }
-
-    #[inline]
-    fn push(&mut self, events: u8, c: u64, t: i64) {
-        if let Some(slot) = self.log.get_mut(self.len) {
-            *slot = Event {
-                time: t,
-                client: c as u32,
-                events: u32::from(events),
-            };
-        }
-        self.len += usize::from(events != 0);
     }
 
     /// Writes the logged events to `out` (clients past its vectors are
@@ -485,6 +470,45 @@ impl EventLogs {
 
 /// No start or end.
 const NO_TIME: i64 = i64::MAX;
+
+/// Steps each row `(client, state, time, of the deployment)` through
+/// `table`, its client's two bits in `progress`, and logs the rows that
+/// make events at the front of `log` (one slot per row at least); returns
+/// how many it logged. Rows of other states and deployments (both state
+/// bits 0) and of clients not watched (code 0) step to where they were: no
+/// branch on the row. The log's length is a local, so it stays in a
+/// register rather than going through memory from row to row.
+#[inline(always)]
+fn step_rows(
+    progress: &mut [u64],
+    table: &[(u8, u8); 16],
+    log: &mut [Event],
+    (since_code, until_code): (u64, u64),
+    rows: impl Iterator<Item = (u64, u64, u64, bool)>,
+) -> usize {
+    let mut len = 0usize;
+    for (c, s, t, ours) in rows {
+        let Some(w) = progress.get_mut(c as usize / 32) else {
+            continue;
+        };
+        let shift = 2 * (c % 32);
+        let code = (*w >> shift) & 3;
+        let index = (code as usize) << 2
+            | usize::from(ours & (s == since_code)) << 1
+            | usize::from(ours & (s == until_code));
+        let (next, events) = table[index];
+        *w ^= (code ^ u64::from(next)) << shift;
+        if let Some(slot) = log.get_mut(len) {
+            *slot = Event {
+                time: t as i64,
+                client: c as u32,
+                events: u32::from(events),
+            };
+        }
+        len += usize::from(events != 0);
+    }
+    len
+}
 
 /// Folds a later window's marks into the earlier windows' (`start`, `end`),
 /// client by client: a client not started yet takes the later window's
