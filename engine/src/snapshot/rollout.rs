@@ -245,15 +245,15 @@ impl Snapshot {
             .filter(|r| overlaps(r.as_ref(), from, hi))
             .collect();
         let windows = time_windows(&runs, from, hi, rayon::current_num_threads().clamp(1, 4));
-        let mut parts: Vec<Result<StretchTimes>> = windows
+        let mut parts: Vec<Result<WindowTimes>> = windows
             .par_iter()
             .enumerate()
-            .map(|(k, &(lo, up))| self.stretch_times(&runs, deployment, members, n, lo, up, codes, k > 0))
+            .map(|(k, &(lo, up))| self.window_times(&runs, deployment, members, n, lo, up, codes, k > 0))
             .collect();
         let mut rest = parts.drain(..);
         let mut acc = match rest.next() {
             Some(first) => first?,
-            None => StretchTimes::default(),
+            None => WindowTimes::default(),
         };
         if acc.start.is_empty() {
             // No run in range: no marks at all.
@@ -290,7 +290,7 @@ impl Snapshot {
     /// one step to where they were), and the rare events go to a log first
     /// ([`EventLog`]).
     #[allow(clippy::too_many_arguments)]
-    fn stretch_times(
+    fn window_times(
         &self,
         runs: &[&Arc<dyn Run>],
         deployment: u64,
@@ -300,8 +300,8 @@ impl Snapshot {
         hi: Timestamp,
         (since_code, until_code): (u64, u64),
         first_until: bool,
-    ) -> Result<StretchTimes> {
-        let mut out = StretchTimes::default();
+    ) -> Result<WindowTimes> {
+        let mut out = WindowTimes::default();
         if runs.is_empty() {
             return Ok(out);
         }
@@ -409,7 +409,7 @@ impl Snapshot {
 
 /// Per client, what one time window of the in-order `DURATIONS` pass found.
 #[derive(Debug, Default)]
-struct StretchTimes {
+struct WindowTimes {
     start: Vec<i64>,
     end: Vec<i64>,
     first_until: Vec<i64>,
@@ -450,7 +450,7 @@ impl EventLog {
 
     /// Writes the logged events to `out` (clients past its vectors are
     /// skipped; a kind `out` does not track has an empty vector).
-    fn apply(&self, out: &mut StretchTimes) {
+    fn apply(&self, out: &mut WindowTimes) {
         for e in self.log.get(..self.len).unwrap_or_default() {
             let c = e.client as usize;
             for (bit, times) in [
@@ -581,7 +581,7 @@ fn time_windows(
     windows
 }
 
-/// Event bits of [`Snapshot::stretch_times`]: the client's first `since`
+/// Event bits of [`Snapshot::window_times`]: the client's first `since`
 /// row (its start), its first `until` row after that (its end), and its
 /// first `until` row before any `since` of its own.
 const EVENT_START: u8 = 1;
