@@ -5,11 +5,13 @@
 //! Invariants: both count only the members of the collection at `to` (every
 //! client, as SPEC 1 defines it, without a collection); `FLOW` reads two
 //! as-of vectors and walks the members once; `DURATIONS` reads the range's
-//! base rows once in their stored `(time, seq)` order when no delta run
-//! holds transitions in range, and otherwise twice as order-free minima over
-//! `(time, seq)` — the first `SINCE` transition, then the first `UNTIL`
-//! transition after it — which do not care in which order runs deliver
-//! rows.
+//! base rows once in their stored `(time, seq)` order, which decides every
+//! member no delta row in range touches; the few touched members (at most
+//! an eighth of the clients) are decided from their own rows of both tiers
+//! sorted by `(time, seq)`, and with more the answer is taken as
+//! order-free minima over `(time, seq)` — the first `SINCE` transition,
+//! then the first `UNTIL` transition after it — which do not care in which
+//! order runs deliver rows.
 
 use super::kernels::{ClientSet, state_of_byte};
 use super::{Snapshot, overlaps};
@@ -133,11 +135,14 @@ impl Snapshot {
     /// in its stored order decides both (base rows come in `(time, seq)`
     /// order, run after run, so "first `since`, then the first `until`
     /// after it" is read off as the rows go by; `order` is the row's place
-    /// in that pass). On a large store two threads make that pass, each
-    /// for one half of the clients. Otherwise two passes take minima over
-    /// `(time, tier, order)` — base rows (tier 0) before delta rows (tier 1)
-    /// at one time, since every delta seq is greater than every base seq —
-    /// which holds whatever order the runs deliver rows in.
+    /// in that pass; see [`Snapshot::first_times_in_order`]). When delta
+    /// rows of the two states touch at most an eighth of the clients (late
+    /// rows, a live feed not yet folded), that pass decides everyone else
+    /// and also lists the touched clients' base rows; each touched client
+    /// is then decided from its base and delta rows sorted by `(time, tier,
+    /// order)`. Otherwise two passes take minima over `(time, tier,
+    /// order)`. Either way base rows (tier 0) come before delta rows (tier
+    /// 1) at one time, since every delta seq is greater than every base seq.
     fn duration_marks(
         &self,
         deployment: DeploymentId,
@@ -155,13 +160,75 @@ impl Snapshot {
             .delta
             .iter()
             .any(|r| r.transition_count() > 0 && overlaps(r.as_ref(), from, hi));
+        let codes = (since_code, until_code);
         if !delta_in_range {
-            return self.first_times_in_order(d, members, n, from, hi, (since_code, until_code));
+            let (starts, ends, _) = self.first_times_in_order(d, members, None, n, from, hi, codes)?;
+            return Ok((starts, ends));
+        }
+        // Keys (time, tier << 63 | order-or-seq): base orders stay below 2^63.
+        const DELTA: u64 = 1 << 63;
+        // The delta rows that can move a member's marks. When they touch
+        // few clients, the in-order pass answers everyone else, and the
+        // touched clients are decided from their own rows of both tiers.
+        let mut late: Vec<(u32, i64, u64, u8)> = Vec::new();
+        let mut touched = ClientSet::new(n);
+        for run in self.parts.delta.iter().filter(|r| overlaps(r.as_ref(), from, hi)) {
+            let rows = run.scan_transitions(from, hi, &mut |rows| {
+                self.check_cancel()?;
+                for r in rows.iter().filter(|r| r.deployment == deployment) {
+                    let c = r.client.0 as usize;
+                    let kind = u8::from(r.state == since) | u8::from(r.state == until) << 1;
+                    if kind != 0 && members.contains(c) {
+                        late.push((r.client.0, r.time.0, DELTA | r.seq.0, kind));
+                        touched.set(c, true);
+                    }
+                }
+                Ok(())
+            })?;
+            self.count_scan(rows);
+        }
+        let touched_count: u64 = touched.words.iter().map(|w| u64::from(w.count_ones())).sum();
+        // (With more, sorting their rows would cost more than the minima.)
+        if touched_count <= n as u64 / 8 {
+            let mut others = members.clone();
+            for (w, t) in others.words.iter_mut().zip(&touched.words) {
+                *w &= !t;
+            }
+            let (mut starts, mut ends, base) =
+                self.first_times_in_order(d, &others, Some(&touched), n, from, hi, codes)?;
+            if starts.is_empty() {
+                (starts, ends) = (vec![NO_TIME; n], vec![NO_TIME; n]);
+            }
+            // Base rows keep their pass order (below 2^63), delta rows
+            // their seq above it: one sort puts each client's rows in
+            // `(time, seq)` order.
+            late.extend(
+                base.into_iter()
+                    .enumerate()
+                    .map(|(k, (c, t, kind))| (c, t, k as u64, kind)),
+            );
+            late.par_sort_unstable_by_key(|&(c, t, key, _)| (c, t, key));
+            for rows in late.chunk_by(|a, b| a.0 == b.0) {
+                let (mut start, mut end) = (NO_TIME, NO_TIME);
+                for &(_, t, _, kind) in rows {
+                    if start == NO_TIME {
+                        if kind & 1 != 0 {
+                            start = t;
+                        }
+                    } else if kind & 2 != 0 {
+                        end = t;
+                        break;
+                    }
+                }
+                let c = rows.first().map_or(usize::MAX, |r| r.0 as usize);
+                if let (Some(s), Some(e)) = (starts.get_mut(c), ends.get_mut(c)) {
+                    (*s, *e) = (start, end);
+                }
+            }
+            return Ok((starts, ends));
         }
         let mut starts = vec![NONE; n];
         let mut ends = vec![NONE; n];
-        // Keys (time, tier << 63 | order-or-seq): base orders stay below 2^63.
-        const DELTA: u64 = 1 << 63;
         let delta_pass = |visit: &mut dyn FnMut(u64, i64, usize, State)| -> Result<()> {
             for run in self.parts.delta.iter().filter(|r| overlaps(r.as_ref(), from, hi)) {
                 let rows = run.scan_transitions(from, hi, &mut |rows| {
@@ -229,15 +296,17 @@ impl Snapshot {
     /// then merged left to right, client by client. (Cutting by runs
     /// instead left one thread with 95% of the rows on a compacted store,
     /// whose base is one large run.)
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn first_times_in_order(
         &self,
         deployment: u64,
         members: &ClientSet,
+        watched: Option<&ClientSet>,
         n: usize,
         from: Timestamp,
         hi: Timestamp,
         codes: (u64, u64),
-    ) -> Result<(Vec<i64>, Vec<i64>)> {
+    ) -> Result<(Vec<i64>, Vec<i64>, Vec<(u32, i64, u8)>)> {
         let runs: Vec<&Arc<dyn Run>> = self
             .parts
             .base
@@ -248,7 +317,9 @@ impl Snapshot {
         let mut parts: Vec<Result<WindowTimes>> = windows
             .par_iter()
             .enumerate()
-            .map(|(k, &(lo, up))| self.window_times(&runs, deployment, members, n, lo, up, codes, k > 0))
+            .map(|(k, &(lo, up))| {
+                self.window_times(&runs, deployment, members, watched, n, lo, up, codes, k > 0)
+            })
             .collect();
         let mut rest = parts.drain(..);
         let mut acc = match rest.next() {
@@ -257,10 +328,11 @@ impl Snapshot {
         };
         if acc.start.is_empty() {
             // No run in range: no marks at all.
-            return Ok((Vec::new(), Vec::new()));
+            return Ok((Vec::new(), Vec::new(), Vec::new()));
         }
         for later in rest {
-            let later = later?;
+            let mut later = later?;
+            acc.watched_rows.append(&mut later.watched_rows);
             // Client by client, in chunks the threads share.
             const CHUNK: usize = 1 << 16;
             acc.start
@@ -272,7 +344,7 @@ impl Snapshot {
                     merge_later_window(start, end, late_start, late_end, first_until);
                 });
         }
-        Ok((acc.start, acc.end))
+        Ok((acc.start, acc.end, acc.watched_rows))
     }
 
     /// One time window of the in-order pass: per member, the times of its
@@ -295,6 +367,7 @@ impl Snapshot {
         runs: &[&Arc<dyn Run>],
         deployment: u64,
         members: &ClientSet,
+        watched: Option<&ClientSet>,
         n: usize,
         from: Timestamp,
         hi: Timestamp,
@@ -334,29 +407,33 @@ impl Snapshot {
             logs.reset(rows);
             logs.len = match cols.deployment {
                 DeploymentColumn::Constant(v) if v != deployment => return,
-                DeploymentColumn::Constant(_) => step_rows(
-                    &mut progress,
-                    &table,
-                    &mut logs.log,
-                    codes,
-                    client
-                        .iter()
-                        .zip(state)
-                        .zip(times)
-                        .map(|((&c, &s), &t)| (c, s, t, true)),
-                ),
-                DeploymentColumn::PerRow(dep) => step_rows(
-                    &mut progress,
-                    &table,
-                    &mut logs.log,
-                    codes,
-                    client
-                        .iter()
-                        .zip(state)
-                        .zip(times)
-                        .zip(dep)
-                        .map(|(((&c, &s), &t), &d)| (c, s, t, d == deployment)),
-                ),
+                DeploymentColumn::Constant(_) => {
+                    let rows = || {
+                        client
+                            .iter()
+                            .zip(state)
+                            .zip(times)
+                            .map(|((&c, &s), &t)| (c, s, t, true))
+                    };
+                    if let Some(w) = watched {
+                        note_watched_rows(w, codes, rows(), &mut out.watched_rows);
+                    }
+                    step_rows(&mut progress, &table, &mut logs.log, codes, rows())
+                }
+                DeploymentColumn::PerRow(dep) => {
+                    let rows = || {
+                        client
+                            .iter()
+                            .zip(state)
+                            .zip(times)
+                            .zip(dep)
+                            .map(|(((&c, &s), &t), &d)| (c, s, t, d == deployment))
+                    };
+                    if let Some(w) = watched {
+                        note_watched_rows(w, codes, rows(), &mut out.watched_rows);
+                    }
+                    step_rows(&mut progress, &table, &mut logs.log, codes, rows())
+                }
             };
             logs.apply(&mut out);
         })?;
@@ -413,6 +490,9 @@ struct WindowTimes {
     start: Vec<i64>,
     end: Vec<i64>,
     first_until: Vec<i64>,
+    /// The rows of the watched clients of the two states, in pass order:
+    /// `(client, time, 1 for since | 2 for until)`.
+    watched_rows: Vec<(u32, i64, u8)>,
 }
 
 /// The events of one block's rows, before they are written to the
@@ -508,6 +588,24 @@ fn step_rows(
         len += usize::from(events != 0);
     }
     len
+}
+
+/// Appends to `out` the rows of the deployment of `watched` clients in one
+/// of the two states, as `(client, time, 1 for since | 2 for until)`.
+fn note_watched_rows(
+    watched: &ClientSet,
+    (since_code, until_code): (u64, u64),
+    rows: impl Iterator<Item = (u64, u64, u64, bool)>,
+    out: &mut Vec<(u32, i64, u8)>,
+) {
+    for (c, s, t, ours) in rows {
+        if ours && watched.contains(c as usize) {
+            let kind = u8::from(s == since_code) | u8::from(s == until_code) << 1;
+            if kind != 0 {
+                out.push((c as u32, t as i64, kind));
+            }
+        }
+    }
 }
 
 /// Folds a later window's marks into the earlier windows' (`start`, `end`),
