@@ -1,10 +1,13 @@
-//! `DURATIONS` has two ways to find each client's first `SINCE` and its
-//! first `UNTIL` after it: one in-order pass over the base (its runs split
-//! in two stretches read side by side, then merged), and
-//! order-free minima over `(time, tier, order)` when delta runs hold rows
-//! in range. Both must give the same answer for the same rows, ties at one
-//! time included (decided by ingest order), whichever mix of base, delta
-//! and memtable holds them.
+//! `DURATIONS` has three ways to find each client's first `SINCE` and its
+//! first `UNTIL` after it: one in-order pass over the base (cut into time
+//! windows read side by side, then merged); that pass for the clients no
+//! delta row touches plus the touched clients' own rows sorted, when delta
+//! rows in range touch at most an eighth of the clients; and order-free
+//! minima over `(time, tier, order)` when they touch more. All must give
+//! the same answer for the same rows, ties at one time included (decided
+//! by ingest order), whichever mix of base, delta and memtable holds them
+//! (with 300 clients, a delta part touches fewer or more than 37 of them
+//! from case to case, so both delta paths are taken).
 
 use proptest::prelude::*;
 use rollcall_engine::{Batch, Change, DurationsReport, Options, Snapshot, State, Store, Timestamp};
