@@ -1,6 +1,6 @@
 //! The manifest: the one small file that says which files make up the store.
 //!
-//! It names the base and delta segment files, the checkpoint file, how much
+//! It names the base and delta segment files, the checkpoint files, how much
 //! of the dictionary file is valid, the first write-ahead log to replay, and
 //! the seq and file-number high-water marks. It is replaced atomically
 //! (`MANIFEST.tmp`, fsync, rename, directory fsync), and that rename is the
@@ -22,8 +22,9 @@ use crate::storage::{Storage, io_err, write_sealed};
 /// The manifest's file name.
 pub(crate) const MANIFEST: &str = "MANIFEST";
 const MAGIC: &[u8; 4] = b"RCMF";
-/// The format version this build writes and reads.
-pub(crate) const VERSION: u32 = 1;
+/// The format version this build writes (and the newest it reads). Version
+/// 1 named at most one checkpoint file; version 2 names a chain of them.
+pub(crate) const VERSION: u32 = 2;
 
 /// Directory of segment files.
 pub(crate) const SEG_DIR: &str = "seg";
@@ -80,8 +81,10 @@ pub(crate) struct Manifest {
     pub dict_bytes: u64,
     /// Names of each kind in the valid part of the dictionary file.
     pub dict_counts: [u32; 3],
-    /// The checkpoint file over the base, if any.
-    pub checkpoints: Option<FileRef>,
+    /// The checkpoint files over the base, oldest first: each later file
+    /// supersedes what its header's cut times say of the earlier ones
+    /// (`docs/format.md`, "Checkpoint files").
+    pub checkpoints: Vec<FileRef>,
     /// Base segments, in time order.
     pub base: Vec<FileRef>,
     /// Delta segments, oldest first.
@@ -98,7 +101,7 @@ impl Manifest {
             wal_start: 1,
             dict_bytes,
             dict_counts,
-            checkpoints: None,
+            checkpoints: Vec::new(),
             base: Vec::new(),
             delta: Vec::new(),
         }
@@ -115,10 +118,7 @@ impl Manifest {
         for c in self.dict_counts {
             out.put_u32(c);
         }
-        let (n, b) = self.checkpoints.map_or((0, 0), |f| (f.number, f.bytes));
-        out.put_u64(n);
-        out.put_u64(b);
-        for list in [&self.base, &self.delta] {
+        for list in [&self.checkpoints, &self.base, &self.delta] {
             out.put_u32(u32::try_from(list.len()).unwrap_or(u32::MAX));
             for f in list {
                 out.put_u64(f.number);
@@ -131,7 +131,7 @@ impl Manifest {
     }
 
     pub(crate) fn decode(bytes: &[u8], file: &Path) -> Result<Manifest> {
-        check_header(bytes, MAGIC, VERSION, file)?;
+        let version = check_header(bytes, MAGIC, VERSION, file)?;
         if bytes.len() < HEADER_LEN + 4 {
             return Err(Error::corrupt(file, bytes.len() as u64, "manifest cut short"));
         }
@@ -157,10 +157,19 @@ impl Manifest {
         for c in &mut m.dict_counts {
             *c = r.u32().ok_or_else(|| short(&r))?;
         }
-        let number = r.u64().ok_or_else(|| short(&r))?;
-        let bytes = r.u64().ok_or_else(|| short(&r))?;
-        m.checkpoints = (number != 0).then_some(FileRef { number, bytes });
-        for list in [&mut m.base, &mut m.delta] {
+        if version == 1 {
+            let number = r.u64().ok_or_else(|| short(&r))?;
+            let bytes = r.u64().ok_or_else(|| short(&r))?;
+            m.checkpoints
+                .extend((number != 0).then_some(FileRef { number, bytes }));
+        }
+        let first_list = if version == 1 { 1 } else { 0 };
+        for k in first_list..3 {
+            let list = match k {
+                0 => &mut m.checkpoints,
+                1 => &mut m.base,
+                _ => &mut m.delta,
+            };
             let n = r.u32().ok_or_else(|| short(&r))?;
             for _ in 0..n {
                 let number = r.u64().ok_or_else(|| short(&r))?;
@@ -207,10 +216,16 @@ mod tests {
         m.next_seq = 99;
         m.next_file = 12;
         m.wal_start = 4;
-        m.checkpoints = Some(FileRef {
-            number: 11,
-            bytes: 500,
-        });
+        m.checkpoints = vec![
+            FileRef {
+                number: 11,
+                bytes: 500,
+            },
+            FileRef {
+                number: 13,
+                bytes: 20,
+            },
+        ];
         m.base = vec![
             FileRef {
                 number: 9,
@@ -229,6 +244,48 @@ mod tests {
     fn round_trip() {
         let m = sample();
         assert_eq!(Manifest::decode(&m.encode(), Path::new("M")).unwrap(), m);
+    }
+
+    #[test]
+    fn version_1_manifests_still_read() {
+        // Version 1: one checkpoint file as (number, bytes), 0 for none.
+        for (number, want) in [
+            (0u64, vec![]),
+            (
+                11,
+                vec![FileRef {
+                    number: 11,
+                    bytes: 500,
+                }],
+            ),
+        ] {
+            let mut out = Vec::new();
+            put_header(&mut out, MAGIC, 1);
+            for v in [7u64, 99, 12, 4, 40] {
+                out.put_u64(v);
+            }
+            for c in [2u32, 1, 3] {
+                out.put_u32(c);
+            }
+            out.put_u64(number);
+            out.put_u64(500);
+            out.put_u32(1);
+            out.put_u64(9);
+            out.put_u64(100);
+            out.put_u32(0);
+            let crc = crc32fast::hash(&out);
+            out.put_u32(crc);
+            let m = Manifest::decode(&out, Path::new("M")).unwrap();
+            assert_eq!(m.checkpoints, want);
+            assert_eq!(
+                m.base,
+                vec![FileRef {
+                    number: 9,
+                    bytes: 100
+                }]
+            );
+            assert_eq!((m.generation, m.next_seq, m.dict_counts), (7, 99, [2, 1, 3]));
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@
 
 use std::sync::Arc;
 
-use crate::checkpoint::{decode_chunked, encode_chunked};
+use crate::checkpoint::{CheckpointSet, decode_chunked, encode_chunked};
 use crate::error::Result;
 use crate::model::{Change, CollectionId, MembershipRow, Timestamp};
 use crate::run::Run;
@@ -160,6 +160,62 @@ pub(crate) fn apply_change(words: &mut [u64], r: &MembershipRow) {
     }
 }
 
+/// Where replaying one collection's membership starts: its latest snapshot
+/// before a time (or nothing), then its changes after that snapshot.
+pub(crate) struct MemberStart<'a> {
+    /// The base runs that hold membership changes.
+    pub runs: &'a [&'a Arc<dyn Run>],
+    pub collection: CollectionId,
+    pub clients: usize,
+}
+
+impl MemberStart<'_> {
+    /// Sets `words` to the collection's latest snapshot in `prior`'s set
+    /// before `prior`'s time (empty without one) and `log` to the changes
+    /// after that snapshot, in `(time, seq)` order; true when it started
+    /// from a snapshot.
+    pub(crate) fn load(
+        &self,
+        prior: Option<(&CheckpointSet, Timestamp)>,
+        words: &mut Vec<u64>,
+        log: &mut Vec<MembershipRow>,
+    ) -> Result<bool> {
+        let collection = self.collection;
+        let start = prior.and_then(|(set, before)| {
+            set.latest_members_at(collection, Timestamp(before.0.saturating_sub(1)))
+                .map(|i| (set, i))
+        });
+        let after = match start {
+            Some((set, i)) => {
+                let time = set.members_into(i, self.clients, words, &mut Vec::new())?;
+                Timestamp(time.0.saturating_add(1))
+            }
+            None => {
+                words.clear();
+                words.resize(self.clients.div_ceil(64), 0);
+                Timestamp::MIN
+            }
+        };
+        log.clear();
+        let mut runs_with_rows = 0;
+        for run in self.runs {
+            let before = log.len();
+            run.scan_collection_changes(collection, after, Timestamp::MAX, &mut |rows| {
+                log.extend(
+                    rows.iter()
+                        .filter(|r| r.collection == collection && r.time >= after),
+                );
+                Ok(())
+            })?;
+            runs_with_rows += usize::from(log.len() > before);
+        }
+        if runs_with_rows > 1 {
+            log.sort_unstable_by_key(|r| (r.time, r.seq));
+        }
+        Ok(start.is_some())
+    }
+}
+
 /// Computes the membership snapshots of the base `base` (every run's
 /// membership changes): for each collection, one after about every
 /// `every_rows` changes of that collection, and with at least
@@ -169,35 +225,33 @@ pub(crate) fn apply_change(words: &mut [u64], r: &MembershipRow) {
 /// query most of a small collection's log, the last one all of it).
 /// Hands them to `emit` collection by collection, each collection's in time
 /// order; holds one collection's changes at a time.
+///
+/// With `prior = Some((set, from))` (a compaction that keeps the snapshots
+/// of `set` before `from`, the time of the earliest new change), each
+/// collection starts from its latest snapshot in `set` before `from` and
+/// only the changes after it are read and the snapshots after it emitted.
 pub(crate) fn build_member_snapshots(
     base: &[Arc<dyn Run>],
     clients: usize,
     collections: usize,
     every_rows: usize,
+    prior: Option<(&CheckpointSet, Timestamp)>,
     mut emit: impl FnMut(EncodedMembers),
 ) -> Result<()> {
     let every_rows = every_rows.max(1);
     let tail_rows = (every_rows / 128).max(1);
     let with_changes: Vec<&Arc<dyn Run>> = base.iter().filter(|r| r.membership_count() > 0).collect();
     let mut log: Vec<MembershipRow> = Vec::new();
+    let mut words = Vec::new();
     for k in 0..collections {
         let collection = CollectionId(k as u32);
-        log.clear();
-        let mut runs_with_rows = 0;
-        for run in &with_changes {
-            let before = log.len();
-            run.scan_memberships(Some(collection), Timestamp::MAX, &mut |rows| {
-                log.extend(rows.iter().filter(|r| r.collection == collection));
-                Ok(())
-            })?;
-            runs_with_rows += usize::from(log.len() > before);
-        }
-        if runs_with_rows > 1 {
-            log.sort_unstable_by_key(|r| (r.time, r.seq));
-        }
-        let mut words = vec![0u64; clients.div_ceil(64)];
+        let start = MemberStart {
+            runs: &with_changes,
+            collection,
+            clients,
+        };
+        let mut first = !start.load(prior, &mut words, &mut log)?;
         let mut since = 0usize;
-        let mut first = true;
         for (i, r) in log.iter().enumerate() {
             apply_change(&mut words, r);
             since += 1;

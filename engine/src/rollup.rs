@@ -37,13 +37,6 @@ pub(crate) struct BaseCache {
 }
 
 impl BaseCache {
-    /// A cache that already holds the base's rollup (compaction computed it).
-    pub(crate) fn with_rollup(rollup: Arc<FailureRollup>) -> BaseCache {
-        let cache = BaseCache::default();
-        let _ = cache.rollup.set(rollup);
-        cache
-    }
-
     /// The rollup of `base`, built on first use (`clients`, `collections`:
     /// dictionary sizes when the base was compacted or later).
     /// The one stored in the checkpoint file is used when there is one
@@ -103,19 +96,30 @@ impl FailureRollup {
     /// Replays every base failure against every base membership change, in
     /// time order.
     pub(crate) fn build(base: &[Arc<dyn Run>], clients: usize, collections: usize) -> Result<FailureRollup> {
+        FailureRollup::build_from(base, clients, collections, i64::MIN, None)
+    }
+
+    /// [`Self::build`] for the hours from `from_hour` on only (the part a
+    /// compaction adds to a checkpoint chain): the failures from then on,
+    /// against who was a member when the first of them happened and the
+    /// membership changes after. With `prior` (checkpoints whose membership
+    /// snapshots before that hour are valid for `base`), each collection's
+    /// members at the start come from its latest snapshot plus the changes
+    /// after it, so the cost follows the new rows, not the history.
+    pub(crate) fn build_from(
+        base: &[Arc<dyn Run>],
+        clients: usize,
+        collections: usize,
+        from_hour: i64,
+        prior: Option<&CheckpointSet>,
+    ) -> Result<FailureRollup> {
+        let from = Timestamp(from_hour.saturating_mul(HOUR_MS));
         let mut failures: Vec<TransitionRow> = Vec::new();
-        let mut changes: Vec<MembershipRow> = Vec::new();
         for run in base {
-            run.scan_failures(Timestamp::MIN, Timestamp::MAX, &mut |rows| {
+            run.scan_failures(from, Timestamp::MAX, &mut |rows| {
                 failures.extend_from_slice(rows);
                 Ok(())
             })?;
-            if run.membership_count() > 0 {
-                run.scan_memberships(None, Timestamp::MAX, &mut |rows| {
-                    changes.extend_from_slice(rows);
-                    Ok(())
-                })?;
-            }
         }
         if !failures.is_sorted_by_key(|r| (r.time, r.seq)) {
             failures.sort_unstable_by_key(|r| (r.time, r.seq));
@@ -133,12 +137,39 @@ impl FailureRollup {
         if cells > CELL_BUDGET.max(4 * failures.len() as u64) {
             return Ok(FailureRollup::too_sparse());
         }
-        changes.sort_unstable_by_key(|r| (r.time, r.seq));
-
-        // Per client, the collections it is a member of right now (a bit set
-        // of `words` u64s per client).
+        // Per client, the collections it is a member of at `from` (a bit set
+        // of `words` u64s per client), and the changes from `from` on.
         let words = collections.div_ceil(64).max(1);
         let mut member = vec![0u64; clients.saturating_mul(words)];
+        let mut changes: Vec<MembershipRow> = Vec::new();
+        let with_changes: Vec<&Arc<dyn Run>> = base.iter().filter(|r| r.membership_count() > 0).collect();
+        let mut log: Vec<MembershipRow> = Vec::new();
+        let mut set: Vec<u64> = Vec::new();
+        for k in 0..collections {
+            let collection = CollectionId(k as u32);
+            let start = crate::members::MemberStart {
+                runs: &with_changes,
+                collection,
+                clients,
+            };
+            start.load(prior.map(|set| (set, from)), &mut set, &mut log)?;
+            let split = log.partition_point(|r| r.time < from);
+            for r in &log[..split] {
+                crate::members::apply_change(&mut set, r);
+            }
+            changes.extend_from_slice(&log[split..]);
+            for (wi, &bits) in set.iter().enumerate() {
+                let mut bits = bits;
+                while bits != 0 {
+                    let c = wi * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if let Some(w) = member.get_mut(c * words + k / 64) {
+                        *w |= 1 << (k % 64);
+                    }
+                }
+            }
+        }
+        changes.sort_unstable_by_key(|r| (r.time, r.seq));
         let mut out = FailureRollup::default();
         let mut next = 0usize;
         for r in &failures {
@@ -208,6 +239,86 @@ impl FailureRollup {
     /// False when the rollup was not built (too sparse): ask the rows.
     pub(crate) fn is_usable(&self) -> bool {
         !self.sparse
+    }
+
+    /// Adds `part`'s counts of the hours before `until_hour` (a later part
+    /// of a checkpoint chain counts the hours from there on). A sparse part
+    /// makes the whole sparse; so does a sum past the cell budget.
+    pub(crate) fn add_part(&mut self, part: &FailureRollup, until_hour: i64) {
+        if part.sparse || self.sparse {
+            *self = FailureRollup::too_sparse();
+            return;
+        }
+        let mut ids: Vec<&DeploymentId> = part.deployments.keys().collect();
+        ids.sort();
+        for &id in ids {
+            let p = &part.deployments[&id];
+            let end = p.first_hour.saturating_add(p.all.len() as i64).min(until_hour);
+            if end <= p.first_hour {
+                continue;
+            }
+            let d = self.deployments.entry(id).or_insert_with(|| DeploymentRollup {
+                first_hour: p.first_hour,
+                ..DeploymentRollup::default()
+            });
+            // Widen `d` to cover `[min first, max end)`.
+            if d.all.is_empty() {
+                d.first_hour = p.first_hour;
+            }
+            if p.first_hour < d.first_hour {
+                let shift = (d.first_hour - p.first_hour) as usize;
+                d.all.splice(0..0, std::iter::repeat_n(0, shift));
+                d.by_error.splice(0..0, std::iter::repeat_n(Vec::new(), shift));
+                for series in d.by_collection.iter_mut().filter(|s| !s.is_empty()) {
+                    series.splice(0..0, std::iter::repeat_n(0, shift));
+                }
+                d.first_hour = p.first_hour;
+            }
+            let len = (end - d.first_hour) as usize;
+            if d.all.len() < len {
+                d.all.resize(len, 0);
+                d.by_error.resize_with(len, Vec::new);
+            }
+            if d.by_collection.len() < p.by_collection.len() {
+                d.by_collection.resize(p.by_collection.len(), Vec::new());
+            }
+            let offset = (p.first_hour - d.first_hour) as usize;
+            let hours = (end - p.first_hour) as usize;
+            for (i, &n) in p.all.iter().take(hours).enumerate() {
+                d.all[offset + i] += n;
+            }
+            for (i, pairs) in p.by_error.iter().take(hours).enumerate() {
+                let errors = &mut d.by_error[offset + i];
+                for &(error, n) in pairs {
+                    match errors.binary_search_by(|(e, _)| e.cmp(&error)) {
+                        Ok(j) => errors[j].1 += n,
+                        Err(j) => errors.insert(j, (error, n)),
+                    }
+                }
+            }
+            for (k, series) in p.by_collection.iter().enumerate() {
+                let take = series.len().min(hours);
+                if take == 0 {
+                    continue;
+                }
+                let target = &mut d.by_collection[k];
+                if target.len() < offset + take {
+                    target.resize(offset + take, 0);
+                }
+                for (i, &n) in series.iter().take(take).enumerate() {
+                    target[offset + i] += n;
+                }
+            }
+        }
+        let cells: u64 = self
+            .deployments
+            .values()
+            .map(|d| (d.all.len() as u64).saturating_mul(d.by_collection.len() as u64 + 1))
+            .fold(0, u64::saturating_add);
+        let failures: u64 = self.deployments.values().flat_map(|d| d.all.iter()).sum();
+        if cells > CELL_BUDGET.max(failures.saturating_mul(4)) {
+            *self = FailureRollup::too_sparse();
+        }
     }
 
     /// Base failures of `deployment` in the hours `[from_hour, to_hour)`,

@@ -519,7 +519,7 @@ impl Store {
             .chain(self.delta.iter())
             .map(|r| r.bytes_on_disk())
             .sum::<u64>()
-            + m.checkpoints.map_or(0, |f| f.bytes)
+            + m.checkpoints.iter().map(|f| f.bytes).sum::<u64>()
             + m.dict_bytes
             + self.wal_bytes
             + m.encode().len() as u64

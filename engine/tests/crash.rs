@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 
-use common::{Gen, answers, assert_same, batch, fingerprint, reference, small_options};
+use common::{Gen, answers, assert_same, batch_in, fingerprint, reference, small_options};
 use rollcall_engine::{Batch, Crash, DiskOp, Fault, FaultyDisk, IoFault, Store, Timestamp};
 
 #[derive(Debug, Clone, Copy)]
@@ -38,9 +38,18 @@ const SCRIPT: &[Step] = &[
     Step::Maintain(true),
 ];
 
+/// Batches 0 to 4 anywhere in the first half of the fingerprint's span,
+/// then each later one in its own 10 s after it, so that later compactions
+/// keep a base prefix: they add files to the checkpoint chain, merge them,
+/// and add or merge membership segments.
 fn batches() -> Vec<Batch> {
     let mut g = Gen::new(7);
-    (0..10).map(|_| batch(&mut g, 30, 24)).collect()
+    (0..10)
+        .map(|i| match i {
+            0..5 => batch_in(&mut g, 30, 24, 0, 50_000),
+            _ => batch_in(&mut g, 30, 24, 50_000 + (i as i64 - 5) * 10_000, 10_000),
+        })
+        .collect()
 }
 
 /// The commit time the script gives the step that commits batch `i` last.
@@ -172,6 +181,16 @@ fn op_count_of_script(batches: &[Batch]) -> u64 {
     assert_eq!(out.acked, vec![0, 1, 2, 3, 4, 5, 6, 7, 8]);
     // The failpoints below land inside automatic compactions too.
     assert!(out.maintained >= 1, "no Step::Maintain compacted: {out:?}");
+    // ... and inside a compaction that chains a checkpoint file to kept
+    // ones and merges the chain (two files created in one compaction).
+    let created: Vec<String> = disk
+        .ops()
+        .into_iter()
+        .filter(|(op, name)| *op == DiskOp::Create && name.ends_with(".ckpt.tmp"))
+        .map(|(_, name)| name)
+        .collect();
+    let compactions = SCRIPT.iter().filter(|s| matches!(s, Step::Compact)).count() + out.maintained;
+    assert!(created.len() > compactions, "no checkpoint merge: {created:?}");
     disk.op_count() - before
 }
 

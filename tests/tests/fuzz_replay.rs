@@ -51,6 +51,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("manifest", rollcall_engine::fuzzing::manifest),
     ("dictionary", rollcall_engine::fuzzing::dictionary),
     ("checkpoints", rollcall_engine::fuzzing::checkpoints),
+    ("checkpoint_chain", rollcall_engine::fuzzing::checkpoint_chain),
 ];
 
 #[test]
@@ -189,8 +190,31 @@ fn write_seed_corpus() {
         "names",
         &fs::read(db.join("names.dict")).expect("dict"),
     );
+    // Later rows: the next compaction keeps the base prefix and chains a
+    // second checkpoint file to the first.
     b.clear();
-    rows(&mut b, 80, 3);
+    rows(&mut b, 120, 30);
+    store.append(&b).expect("append");
+    store.compact().expect("compact");
+    let mut ckpts: Vec<PathBuf> = fs::read_dir(db.join("ckpt"))
+        .expect("read dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    ckpts.sort();
+    assert_eq!(ckpts.len(), 2, "a chain of two checkpoint files: {ckpts:?}");
+    let (first, second) = (
+        fs::read(&ckpts[0]).expect("read"),
+        fs::read(&ckpts[1]).expect("read"),
+    );
+    let mut chain = u16::try_from(first.len())
+        .expect("small file")
+        .to_le_bytes()
+        .to_vec();
+    chain.extend_from_slice(&first);
+    chain.extend_from_slice(&second);
+    write_with_damage("checkpoint_chain", "two-files", &chain);
+    b.clear();
+    rows(&mut b, 160, 3);
     store.append(&b).expect("append");
     write_with_damage("wal", "after-compaction", &only_file(&db.join("wal"), "log"));
     drop(store);

@@ -66,20 +66,83 @@ pub(crate) struct Checkpoint {
 // Delta body: changed u32, the changed client ids (ascending) in column
 // chunks, their 3-bit states, then `time - times[c]` for those with a state.
 
-/// The newest checkpoint file format this build reads. It writes version 3
-/// unless the file marks a base too sparse for a failure rollup (a rollup
-/// record for deployment [`SPARSE_ROLLUP`] with an empty body), which takes
-/// version 4 so that older builds refuse it cleanly.
-pub(crate) const CHECKPOINT_FORMAT_VERSION: u32 = 4;
+/// The newest checkpoint file format this build reads, and the one it
+/// writes. Version 5 made files a *chain*: a file holds what one compaction
+/// cut, and its header says which records of earlier files it supersedes
+/// ([`Cuts`]). Versions 1 to 4 (a file for the whole base) still read.
+pub(crate) const CHECKPOINT_FORMAT_VERSION: u32 = 5;
 
-/// The version written when no version-4 record is in the file.
-const PLAIN_FORMAT_VERSION: u32 = 3;
+/// The first version whose header carries [`Cuts`].
+pub(crate) const CHAIN_FORMAT_VERSION: u32 = 5;
 
 /// The deployment id of the sparse-rollup marker record.
 pub(crate) const SPARSE_ROLLUP: u32 = u32::MAX;
 
 const MAGIC: [u8; 8] = *b"RCLLCKP\0";
-const HEADER_LEN: usize = 20;
+/// Header bytes of versions 1 to 4: magic, version, count, crc.
+const OLD_HEADER_LEN: usize = 20;
+/// Header bytes from version 5: magic, version, count, the three cut
+/// times, crc.
+const HEADER_LEN: usize = 44;
+
+fn header_len(version: u32) -> usize {
+    if version >= CHAIN_FORMAT_VERSION {
+        HEADER_LEN
+    } else {
+        OLD_HEADER_LEN
+    }
+}
+
+/// A record of a checkpoint file as stored (its crc checked), for a merge of
+/// files that copies records instead of decoding them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawRecord<'a> {
+    pub deployment: DeploymentId,
+    pub time: i64,
+    pub clients: u32,
+    pub kind: u8,
+    pub body: &'a [u8],
+}
+
+/// What a checkpoint file supersedes of the files before it in the chain.
+/// A file's records are *live* unless a later file's cuts drop them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cuts {
+    /// Checkpoint records of earlier files with a later time are dropped
+    /// (the base was rewritten from after this time).
+    pub checkpoints_after: i64,
+    /// Failure rollup hours of earlier files from this hour index
+    /// (`time.div_euclid(HOUR_MS)`) on are dropped.
+    pub rollup_from_hour: i64,
+    /// Membership snapshots of earlier files at this time or later are
+    /// dropped.
+    pub members_from: i64,
+}
+
+impl Cuts {
+    /// Supersedes nothing (what follows the newest file).
+    pub(crate) const NONE: Cuts = Cuts {
+        checkpoints_after: i64::MAX,
+        rollup_from_hour: i64::MAX,
+        members_from: i64::MAX,
+    };
+
+    /// Supersedes everything: a file built over the whole base.
+    pub(crate) const ALL: Cuts = Cuts {
+        checkpoints_after: i64::MIN,
+        rollup_from_hour: i64::MIN,
+        members_from: i64::MIN,
+    };
+
+    /// What both supersede together.
+    pub(crate) fn and(&self, other: &Cuts) -> Cuts {
+        Cuts {
+            checkpoints_after: self.checkpoints_after.min(other.checkpoints_after),
+            rollup_from_hour: self.rollup_from_hour.min(other.rollup_from_hour),
+            members_from: self.members_from.min(other.members_from),
+        }
+    }
+}
 const RECORD_HEADER_LEN: usize = 24;
 const KIND_FULL: u8 = 0;
 const KIND_DELTA: u8 = 1;
@@ -111,7 +174,7 @@ mod reader;
 mod tests;
 mod writer;
 
-pub(crate) use reader::{CheckpointSet, decode_checkpoints, decode_chunked};
+pub(crate) use reader::{CheckpointSet, decode_checkpoints, decode_chunked, verify_checkpoint_crcs};
 #[cfg(test)]
 pub(crate) use writer::encode_checkpoints;
 pub(crate) use writer::{CheckpointFileWriter, encode_chunked};

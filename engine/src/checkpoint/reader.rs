@@ -68,6 +68,8 @@ pub(super) fn time_from_age(cp_time: i64, age: u64) -> i64 {
 /// Where one record of a checkpoint file lies, read from its header.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct RecordMeta {
+    /// The file of the chain it is in (index into [`CheckpointSet::files`]).
+    file: usize,
     deployment: DeploymentId,
     time: Timestamp,
     clients: usize,
@@ -76,33 +78,48 @@ pub(super) struct RecordMeta {
     pub(super) start: usize,
     /// Offset one past the record body (its crc follows).
     body_end: usize,
-    /// The previous record of the same deployment (what a delta applies to).
+    /// The previous record of the same deployment (what a delta applies to):
+    /// within one file while framing is walked, in the whole chain after.
     prev: Option<usize>,
+}
+
+/// One file of a checkpoint chain: its bytes, name, version and cut times.
+struct ChainFile {
+    bytes: SharedBytes,
+    path: PathBuf,
+    version: u32,
+    cuts: Cuts,
 }
 
 /// Decoded checkpoints kept per [`CheckpointSet`]: enough for a series'
 /// stretches and both deployments of a query, small enough to bound memory.
 pub(super) const DECODED_CACHE: usize = 4;
 
-/// The checkpoints of one checkpoint file, decoded on demand.
+/// The checkpoints of a chain of checkpoint files, decoded on demand.
 ///
-/// Opening reads only the file header and the record headers (framing and
+/// Opening reads only the file headers and the record headers (framing and
 /// bounds); a record is crc-checked and decoded when a query first needs it,
-/// together with the records its delta chain rests on. A few decoded
-/// checkpoints are cached. This keeps opening a store cheap and its memory
-/// bounded however many checkpoints it has.
+/// together with the records its delta chain rests on (which may lie in
+/// earlier files of the chain). A few decoded checkpoints are cached. This
+/// keeps opening a store cheap and its memory bounded however many
+/// checkpoints it has.
+///
+/// Invariant: only *live* records are listed: a record of file `i` is live
+/// when no later file's cut time supersedes it ([`Cuts`]); every listed
+/// delta's `prev` is a listed record of its deployment.
 pub(crate) struct CheckpointSet {
-    bytes: SharedBytes,
-    path: PathBuf,
-    /// Checkpoint records, in file order.
+    files: Vec<ChainFile>,
+    /// Live checkpoint records, in chain order (file, then file order).
     pub(super) records: Vec<RecordMeta>,
-    /// Failure rollup records (format version 2 on), in file order.
+    /// Failure rollup records of the files whose part is not wholly
+    /// superseded, in chain order.
     rollups: Vec<RecordMeta>,
-    /// Membership snapshot records (format version 3 on), sorted by
-    /// `(collection, time)`; `deployment` holds the collection id.
+    /// Per file, what the files after it supersede of it.
+    later: Vec<Cuts>,
+    /// Live membership snapshot records, sorted by `(collection, time)`;
+    /// `deployment` holds the collection id.
     members: Vec<RecordMeta>,
-    version: u32,
-    /// Record indexes sorted by `(deployment, time)` (file order among equals).
+    /// Record indexes sorted by `(deployment, time)` (chain order among equals).
     by_key: Vec<usize>,
     cache: Mutex<Vec<(usize, Arc<Checkpoint>)>>,
 }
@@ -110,34 +127,145 @@ pub(crate) struct CheckpointSet {
 impl fmt::Debug for CheckpointSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CheckpointSet")
-            .field("path", &self.path)
+            .field("files", &self.files.iter().map(|f| &f.path).collect::<Vec<_>>())
             .field("records", &self.records.len())
             .finish_non_exhaustive()
     }
 }
 
 impl CheckpointSet {
-    /// Reads the header and record framing of a checkpoint file written by
-    /// [`encode_checkpoints`]. Damage found here is [`Error::Corrupt`] with
-    /// the offset of the record (or header); a newer format is
-    /// [`Error::UnsupportedVersion`]. Record bodies are checked on use.
+    /// Reads the header and record framing of one checkpoint file written
+    /// by [`CheckpointFileWriter`] (a chain of one).
     pub(crate) fn open(bytes: SharedBytes, path: PathBuf) -> Result<CheckpointSet> {
-        let framing = parse_framing(bytes.as_ref().as_ref(), &path)?;
-        let (records, rollups, version) = (framing.checkpoints, framing.rollups, framing.version);
-        let mut members = framing.members;
+        CheckpointSet::open_chain(vec![(bytes, path)])
+    }
+
+    /// Reads the headers and record framing of a chain of checkpoint files,
+    /// oldest first, keeping the live records. Damage found here is
+    /// [`Error::Corrupt`] with the offset of the record (or header); a newer
+    /// format is [`Error::UnsupportedVersion`]. Record bodies are checked on
+    /// use.
+    pub(crate) fn open_chain(files: Vec<(SharedBytes, PathBuf)>) -> Result<CheckpointSet> {
+        let mut framings = Vec::with_capacity(files.len());
+        let mut chain = Vec::with_capacity(files.len());
+        for (bytes, path) in files {
+            let framing = parse_framing(bytes.as_ref().as_ref(), &path)?;
+            chain.push(ChainFile {
+                bytes,
+                path,
+                version: framing.version,
+                cuts: framing.cuts,
+            });
+            framings.push(framing);
+        }
+        // What the files after file `i` supersede of it.
+        let mut later = vec![Cuts::NONE; chain.len()];
+        for i in (0..chain.len().saturating_sub(1)).rev() {
+            later[i] = later[i + 1].and(&chain[i + 1].cuts);
+        }
+        let mut records: Vec<RecordMeta> = Vec::new();
+        let mut rollups = Vec::new();
+        let mut members = Vec::new();
+        // Per deployment, its latest live record so far (in `records`).
+        let mut last: HashMap<DeploymentId, usize> = HashMap::new();
+        for (i, framing) in framings.into_iter().enumerate() {
+            let file = &chain[i];
+            let cut = later[i];
+            let bad = |m: &RecordMeta, what: &str| {
+                Error::corrupt(&file.path, m.start as u64, format!("checkpoint record: {what}"))
+            };
+            // Within-file index -> index in `records` (live records only).
+            let mut mapped: Vec<Option<usize>> = Vec::with_capacity(framing.checkpoints.len());
+            for mut meta in framing.checkpoints {
+                if meta.time.0 > cut.checkpoints_after {
+                    mapped.push(None);
+                    continue;
+                }
+                if file.cuts.checkpoints_after != i64::MIN && meta.time.0 <= file.cuts.checkpoints_after {
+                    return Err(bad(
+                        &meta,
+                        "checkpoint at or before the time the file's header says it starts after",
+                    ));
+                }
+                meta.file = i;
+                let prev = match meta.prev {
+                    Some(p) => Some(mapped.get(p).copied().flatten().ok_or_else(|| {
+                        bad(
+                            &meta,
+                            "earlier record of the deployment superseded, but this one is not",
+                        )
+                    })?),
+                    None => last.get(&meta.deployment).copied(),
+                };
+                if meta.kind == KIND_DELTA {
+                    let p = prev.ok_or_else(|| {
+                        bad(&meta, "delta record without an earlier record of its deployment")
+                    })?;
+                    if records[p].clients > meta.clients {
+                        return Err(bad(
+                            &meta,
+                            "delta record has fewer clients than the record it applies to",
+                        ));
+                    }
+                }
+                meta.prev = prev;
+                last.insert(meta.deployment, records.len());
+                mapped.push(Some(records.len()));
+                records.push(meta);
+            }
+            if cut.rollup_from_hour > i64::MIN {
+                for mut meta in framing.rollups {
+                    meta.file = i;
+                    rollups.push(meta);
+                }
+            }
+            for mut meta in framing.members {
+                if meta.time.0 < cut.members_from {
+                    meta.file = i;
+                    members.push(meta);
+                }
+            }
+        }
         members.sort_by_key(|m| (m.deployment, m.time));
         let mut by_key: Vec<usize> = (0..records.len()).collect();
         by_key.sort_by_key(|&i| (records[i].deployment, records[i].time));
         Ok(CheckpointSet {
-            bytes,
-            path,
+            files: chain,
             records,
             rollups,
+            later,
             members,
-            version,
             by_key,
             cache: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The bytes of file `i` of the chain.
+    fn file_bytes(&self, i: usize) -> &[u8] {
+        self.files.get(i).map_or(&[], |f| f.bytes.as_ref().as_ref())
+    }
+
+    fn file_path(&self, i: usize) -> &Path {
+        self.files.get(i).map_or(Path::new(""), |f| f.path.as_path())
+    }
+
+    /// How many delta records checkpoint `i` rests on before a full one.
+    pub(crate) fn chain_depth(&self, i: usize) -> usize {
+        let mut depth = 0;
+        let mut k = i;
+        while let Some(meta) = self.records.get(k).filter(|m| m.kind == KIND_DELTA) {
+            depth += 1;
+            match meta.prev {
+                Some(p) => k = p,
+                None => break,
+            }
+        }
+        depth
+    }
+
+    /// Files in the chain.
+    pub(crate) fn file_count(&self) -> usize {
+        self.files.len()
     }
 
     /// Number of checkpoints.
@@ -185,11 +313,11 @@ impl CheckpointSet {
             }
             chain.push(prev);
         }
-        let bytes: &[u8] = self.bytes.as_ref().as_ref();
         let mut current = base;
         for &k in chain.iter().rev() {
             let meta = self.meta(k)?;
-            let cp = decode_record(bytes, meta, k, current.as_deref(), &self.path)?;
+            let bytes = self.file_bytes(meta.file);
+            let cp = decode_record(bytes, meta, k, current.as_deref(), self.file_path(meta.file))?;
             if crate::bytes::changed_underneath(bytes) {
                 return Err(self.bad(
                     meta,
@@ -198,7 +326,7 @@ impl CheckpointSet {
             }
             current = Some(Arc::new(cp));
         }
-        let cp = current.ok_or_else(|| Error::corrupt(&self.path, 0, "empty checkpoint chain"))?;
+        let cp = current.ok_or_else(|| Error::corrupt(self.file_path(0), 0, "empty checkpoint chain"))?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache.retain(|(j, _)| *j != i);
         if cache.len() >= DECODED_CACHE {
@@ -208,10 +336,10 @@ impl CheckpointSet {
         Ok(cp)
     }
 
-    /// Decodes every record in file order, handing each to `f` (for `check`
-    /// and compaction; holds at most one decoded checkpoint at a time).
+    /// Decodes every live record in chain order, handing each to `f` (for
+    /// `check` and tests; holds at most one decoded checkpoint per
+    /// deployment at a time).
     pub(crate) fn for_each(&self, mut f: impl FnMut(usize, &Checkpoint) -> Result<()>) -> Result<()> {
-        let bytes: &[u8] = self.bytes.as_ref().as_ref();
         let mut last: HashMap<DeploymentId, Checkpoint> = HashMap::new();
         for (k, meta) in self.records.iter().enumerate() {
             let prev = if meta.kind == KIND_DELTA {
@@ -219,34 +347,38 @@ impl CheckpointSet {
             } else {
                 None
             };
-            let cp = decode_record(bytes, meta, k, prev, &self.path)?;
+            let bytes = self.file_bytes(meta.file);
+            let cp = decode_record(bytes, meta, k, prev, self.file_path(meta.file))?;
+            if crate::bytes::changed_underneath(bytes) {
+                return Err(self.bad(
+                    meta,
+                    "the file was truncated by another program while it was read",
+                ));
+            }
             f(k, &cp)?;
             last.insert(meta.deployment, cp);
-        }
-        if crate::bytes::changed_underneath(bytes) {
-            return Err(Error::corrupt(
-                &self.path,
-                0,
-                "the file was truncated by another program while it was read",
-            ));
         }
         Ok(())
     }
 
-    /// The failure rollup stored with these checkpoints: `None` for files
-    /// older than format version 2, which have none.
+    /// The failure rollup stored with these checkpoints, each file's part
+    /// cut where a later file takes over: `None` when a file whose part is
+    /// still live predates format version 2 (it has none).
     pub(crate) fn rollup(&self) -> Result<Option<FailureRollup>> {
-        if self.version < 2 {
-            return Ok(None);
-        }
-        let bytes: &[u8] = self.bytes.as_ref().as_ref();
-        if let [only] = &self.rollups[..]
+        self.rollup_from_file(0)
+    }
+
+    /// The failure rollup records of file `i`, decoded.
+    fn rollup_part(&self, i: usize) -> Result<FailureRollup> {
+        let bytes = self.file_bytes(i);
+        let metas: Vec<&RecordMeta> = self.rollups.iter().filter(|m| m.file == i).collect();
+        if let [only] = &metas[..]
             && only.deployment.0 == SPARSE_ROLLUP
         {
-            return Ok(Some(FailureRollup::too_sparse()));
+            return Ok(FailureRollup::too_sparse());
         }
-        let mut stored = Vec::with_capacity(self.rollups.len());
-        for meta in &self.rollups {
+        let mut stored = Vec::with_capacity(metas.len());
+        for meta in &metas {
             let record = bytes
                 .get(meta.start..meta.body_end)
                 .ok_or_else(|| self.bad(meta, "rollup record past the end of the file"))?;
@@ -262,15 +394,85 @@ impl CheckpointSet {
         }
         if crate::bytes::changed_underneath(bytes) {
             return Err(Error::corrupt(
-                &self.path,
+                self.file_path(i),
                 0,
                 "the file was truncated by another program while it was read",
             ));
         }
-        let start = self.rollups.first().map_or(0, |m| m.start);
-        FailureRollup::decode(&stored)
-            .map(Some)
-            .map_err(|what| Error::corrupt(&self.path, start as u64, format!("failure rollup: {what}")))
+        let start = metas.first().map_or(0, |m| m.start);
+        FailureRollup::decode(&stored).map_err(|what| {
+            Error::corrupt(self.file_path(i), start as u64, format!("failure rollup: {what}"))
+        })
+    }
+
+    /// The live checkpoint and membership snapshot records of the files from
+    /// `first_file` on, in chain order (checkpoints, then snapshots), each
+    /// crc-checked, for a merge that copies them into one file.
+    pub(crate) fn raw_records_from(&self, first_file: usize, mut f: impl FnMut(RawRecord<'_>)) -> Result<()> {
+        let picked = self
+            .records
+            .iter()
+            .chain(self.members.iter())
+            .filter(|m| m.file >= first_file);
+        let mut members: Vec<&RecordMeta> = Vec::new();
+        for meta in picked {
+            if meta.kind == KIND_MEMBERS {
+                members.push(meta);
+                continue;
+            }
+            f(self.raw(meta)?);
+        }
+        // Snapshots are listed by (collection, time); keep chain order.
+        members.sort_by_key(|m| (m.file, m.start));
+        for meta in members {
+            f(self.raw(meta)?);
+        }
+        Ok(())
+    }
+
+    fn raw(&self, meta: &RecordMeta) -> Result<RawRecord<'_>> {
+        let bytes = self.file_bytes(meta.file);
+        let record = bytes
+            .get(meta.start..meta.body_end)
+            .ok_or_else(|| self.bad(meta, "record past the end of the file"))?;
+        if le_u32(bytes, meta.body_end) != Some(crc32fast::hash(record)) {
+            return Err(self.bad(meta, "checksum mismatch"));
+        }
+        if crate::bytes::changed_underneath(bytes) {
+            return Err(self.bad(
+                meta,
+                "the file was truncated by another program while it was read",
+            ));
+        }
+        Ok(RawRecord {
+            deployment: meta.deployment,
+            time: meta.time.0,
+            clients: meta.clients as u32,
+            kind: meta.kind,
+            body: record.get(RECORD_HEADER_LEN..).unwrap_or_default(),
+        })
+    }
+
+    /// The failure rollup of the files from `first_file` on, each cut where a
+    /// later file takes over (`None`: one of them predates rollups).
+    pub(crate) fn rollup_from_file(&self, first_file: usize) -> Result<Option<FailureRollup>> {
+        let mut whole = FailureRollup::default();
+        for i in first_file..self.files.len() {
+            let until_hour = self.later[i].rollup_from_hour;
+            if until_hour == i64::MIN {
+                continue;
+            }
+            if self.files[i].version < 2 {
+                return Ok(None);
+            }
+            whole.add_part(&self.rollup_part(i)?, until_hour);
+        }
+        Ok(Some(whole))
+    }
+
+    /// The cut times in the header of file `i`.
+    pub(crate) fn cuts(&self, i: usize) -> Option<Cuts> {
+        self.files.get(i).map(|f| f.cuts)
     }
 
     /// The latest membership snapshot of `collection` with `time <= at`.
@@ -300,9 +502,13 @@ impl CheckpointSet {
         ids: &mut Vec<u64>,
     ) -> Result<Timestamp> {
         let meta = self.members.get(i).ok_or_else(|| {
-            Error::corrupt(&self.path, 0, format!("membership snapshot {i} does not exist"))
+            Error::corrupt(
+                self.file_path(0),
+                0,
+                format!("membership snapshot {i} does not exist"),
+            )
         })?;
-        let bytes: &[u8] = self.bytes.as_ref().as_ref();
+        let bytes = self.file_bytes(meta.file);
         let record = bytes
             .get(meta.start..meta.body_end)
             .ok_or_else(|| self.bad(meta, "membership snapshot past the end of the file"))?;
@@ -335,14 +541,18 @@ impl CheckpointSet {
     }
 
     fn meta(&self, k: usize) -> Result<&RecordMeta> {
-        self.records
-            .get(k)
-            .ok_or_else(|| Error::corrupt(&self.path, 0, format!("checkpoint record {k} does not exist")))
+        self.records.get(k).ok_or_else(|| {
+            Error::corrupt(
+                self.file_path(0),
+                0,
+                format!("checkpoint record {k} does not exist"),
+            )
+        })
     }
 
     fn bad(&self, meta: &RecordMeta, what: &str) -> Error {
         Error::corrupt(
-            &self.path,
+            self.file_path(meta.file),
             meta.start as u64,
             format!("checkpoint record: {what}"),
         )
@@ -354,7 +564,13 @@ impl CheckpointSet {
 /// [`decode_record`]. When the framing is broken, the first earlier record
 /// whose crc fails is blamed (a damaged length misframes what follows it).
 pub(super) fn parse_framing(bytes: &[u8], path: &Path) -> Result<Framing> {
-    let mut walked = Framing::default();
+    let mut walked = Framing {
+        version: 0,
+        cuts: Cuts::ALL,
+        checkpoints: Vec::new(),
+        rollups: Vec::new(),
+        members: Vec::new(),
+    };
     match walk_framing(bytes, path, &mut walked) {
         Ok(()) => Ok(walked),
         Err(e) => {
@@ -380,10 +596,33 @@ pub(super) fn parse_framing(bytes: &[u8], path: &Path) -> Result<Framing> {
     }
 }
 
+/// Checks the framing and every record's crc of one checkpoint file,
+/// superseded records included (for `check`).
+pub(crate) fn verify_checkpoint_crcs(bytes: &[u8], path: &Path) -> Result<()> {
+    let framing = parse_framing(bytes, path)?;
+    let all = framing
+        .checkpoints
+        .iter()
+        .chain(&framing.rollups)
+        .chain(&framing.members);
+    for meta in all {
+        let record = bytes.get(meta.start..meta.body_end).unwrap_or_default();
+        if le_u32(bytes, meta.body_end) != Some(crc32fast::hash(record)) {
+            return Err(Error::corrupt(
+                path,
+                meta.start as u64,
+                "checkpoint record: checksum mismatch",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The records of a checkpoint file, by kind, each in file order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Framing {
     version: u32,
+    cuts: Cuts,
     checkpoints: Vec<RecordMeta>,
     rollups: Vec<RecordMeta>,
     members: Vec<RecordMeta>,
@@ -392,7 +631,7 @@ pub(super) struct Framing {
 pub(super) fn walk_framing(bytes: &[u8], path: &Path, out: &mut Framing) -> Result<()> {
     let corrupt = |offset: usize, what: &str| Error::corrupt(path, offset as u64, what);
     let header = bytes
-        .get(..HEADER_LEN)
+        .get(..OLD_HEADER_LEN)
         .ok_or_else(|| corrupt(0, "file shorter than a checkpoint header"))?;
     if header[..8] != MAGIC {
         return Err(corrupt(0, "not a rollcall checkpoint file (bad magic)"));
@@ -409,18 +648,34 @@ pub(super) fn walk_framing(bytes: &[u8], path: &Path, out: &mut Framing) -> Resu
         return Err(corrupt(8, "format version 0 does not exist"));
     }
     out.version = version;
+    let header_len = header_len(version);
+    let header = bytes
+        .get(..header_len)
+        .ok_or_else(|| corrupt(0, "file shorter than a checkpoint header"))?;
     let count = le_u32(header, 12).ok_or_else(|| corrupt(12, "header cut short"))? as usize;
-    let crc = le_u32(header, 16).ok_or_else(|| corrupt(16, "header cut short"))?;
-    if crc32fast::hash(&header[..16]) != crc {
+    let crc_at = header_len - 4;
+    let crc = le_u32(header, crc_at).ok_or_else(|| corrupt(crc_at, "header cut short"))?;
+    if crc32fast::hash(&header[..crc_at]) != crc {
         return Err(corrupt(0, "header checksum mismatch"));
     }
+    out.cuts = if version >= CHAIN_FORMAT_VERSION {
+        let at = |k: usize| le_i64(header, 16 + 8 * k).ok_or_else(|| corrupt(16, "header cut short"));
+        Cuts {
+            checkpoints_after: at(0)?,
+            rollup_from_hour: at(1)?,
+            members_from: at(2)?,
+        }
+    } else {
+        // A file of an older format is the whole base: it supersedes all.
+        Cuts::ALL
+    };
     // Each record takes at least its header and crc, so `count` is bounded
     // by the file size before anything is allocated for it.
     if count > bytes.len() / (RECORD_HEADER_LEN + 4) {
         return Err(corrupt(12, "record count exceeds what the file can hold"));
     }
     let mut last: HashMap<DeploymentId, usize> = HashMap::new();
-    let mut at = HEADER_LEN;
+    let mut at = header_len;
     for k in 0..count {
         let start = at;
         let bad = |what: &str| corrupt(start, &format!("checkpoint record {k}: {what}"));
@@ -452,6 +707,7 @@ pub(super) fn walk_framing(bytes: &[u8], path: &Path, out: &mut Framing) -> Resu
             return Err(bad("reserved bytes are not zero"));
         }
         let mut meta = RecordMeta {
+            file: 0,
             deployment,
             time,
             clients,
@@ -470,11 +726,19 @@ pub(super) fn walk_framing(bytes: &[u8], path: &Path, out: &mut Framing) -> Resu
         }
         meta.prev = last.get(&deployment).copied();
         if kind == KIND_DELTA {
-            let p = meta
-                .prev
-                .ok_or_else(|| bad("delta record without an earlier record of its deployment"))?;
-            if out.checkpoints[p].clients != clients {
-                return Err(bad("delta record changes the client count"));
+            // From the chain format on, a file's first delta of a
+            // deployment applies to a record of an earlier file (checked
+            // when the chain is assembled).
+            match meta.prev {
+                Some(p) if out.checkpoints[p].clients > clients => {
+                    return Err(bad(
+                        "delta record has fewer clients than the record it applies to",
+                    ));
+                }
+                None if version < CHAIN_FORMAT_VERSION => {
+                    return Err(bad("delta record without an earlier record of its deployment"));
+                }
+                _ => {}
             }
         }
         last.insert(deployment, out.checkpoints.len());
@@ -536,8 +800,10 @@ pub(super) fn decode_record(
             let prev = prev
                 .filter(|p| p.deployment == deployment)
                 .ok_or_else(|| bad("delta record without an earlier record of its deployment"))?;
-            if prev.states.len() != clients {
-                return Err(bad("delta record changes the client count"));
+            if prev.states.len() > clients {
+                return Err(bad(
+                    "delta record has fewer clients than the record it applies to",
+                ));
             }
             let changed = le_u32(body, 0).ok_or_else(|| bad("body cut short"))? as usize;
             pos = 4;
@@ -556,8 +822,11 @@ pub(super) fn decode_record(
             let new_states = decode_states(body, &mut pos, changed).map_err(bad)?;
             let with_state = new_states.iter().filter(|&&s| s != NO_STATE).count();
             decode_chunked(body, &mut pos, with_state, &mut values).map_err(bad)?;
+            // Clients added since `prev` start with no state.
             let mut states = prev.states.clone();
+            states.resize(clients, NO_STATE);
             let mut times = prev.times.clone();
+            times.resize(clients, i64::MIN);
             let mut ages = values.iter();
             for (&c, &s) in ids.iter().zip(&new_states) {
                 if let (Some(state), Some(t)) = (states.get_mut(c), times.get_mut(c)) {

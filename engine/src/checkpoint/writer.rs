@@ -39,13 +39,15 @@ pub(super) fn full_body(cp: &Checkpoint) -> Vec<u8> {
 
 /// The delta body against `prev`, or `None` when a delta is not possible.
 pub(super) fn delta_body(cp: &Checkpoint, prev: &Checkpoint) -> Option<Vec<u8>> {
-    if prev.states.len() != cp.states.len() {
+    if prev.states.len() > cp.states.len() {
         return None;
     }
     let time_of = |x: &Checkpoint, c: usize| x.times.get(c).copied().unwrap_or(i64::MIN);
+    // Clients added since `prev` had no state there.
+    let prev_code = |c: usize| prev.states.get(c).map_or(NO_STATE_CODE, |&s| state_code(s));
     let changed: Vec<usize> = (0..cp.states.len())
         .filter(|&c| {
-            let (a, b) = (state_code(prev.states[c]), state_code(cp.states[c]));
+            let (a, b) = (prev_code(c), state_code(cp.states[c]));
             a != b || (b != NO_STATE_CODE && time_of(prev, c) != time_of(cp, c))
         })
         .collect();
@@ -77,7 +79,7 @@ pub(crate) struct CheckpointFileWriter {
     /// Bytes handed to `file` so far.
     spilled: u64,
     count: u32,
-    version: u32,
+    cuts: Cuts,
     /// Per deployment: the previous checkpoint and the deltas since a full record.
     last: HashMap<DeploymentId, (Checkpoint, usize)>,
 }
@@ -87,7 +89,7 @@ impl CheckpointFileWriter {
         let mut out = Vec::new();
         out.extend_from_slice(&[0; HEADER_LEN]);
         CheckpointFileWriter {
-            version: PLAIN_FORMAT_VERSION,
+            cuts: Cuts::ALL,
             out,
             file: None,
             failed: None,
@@ -124,6 +126,26 @@ impl CheckpointFileWriter {
         self.count as usize
     }
 
+    /// Sets what this file supersedes of the earlier files of its chain
+    /// (written into the header when the file is finished; the default,
+    /// [`Cuts::ALL`], makes it a file for the whole base).
+    pub(crate) fn set_cuts(&mut self, cuts: Cuts) {
+        self.cuts = cuts;
+    }
+
+    /// Makes `cp` (a live checkpoint of an earlier file of the chain, at the
+    /// end of `depth` delta records) what the next checkpoint of its
+    /// deployment is written against, without writing it.
+    pub(crate) fn seed(&mut self, cp: &Checkpoint, depth: usize) {
+        self.last.insert(cp.deployment, (cp.clone(), depth));
+    }
+
+    /// Copies a record of another checkpoint file as it is (header fields,
+    /// body; the crc is computed again over the same bytes).
+    pub(crate) fn push_raw(&mut self, raw: &RawRecord<'_>) {
+        self.record(raw.deployment, raw.time, raw.clients, raw.kind, raw.body);
+    }
+
     /// Appends one record.
     pub(crate) fn push(&mut self, cp: &Checkpoint) {
         let full = full_body(cp);
@@ -145,7 +167,6 @@ impl CheckpointFileWriter {
     pub(crate) fn push_rollup(&mut self, rollup: &FailureRollup) {
         if !rollup.is_usable() {
             self.record(DeploymentId(SPARSE_ROLLUP), 0, 0, KIND_ROLLUP, &[]);
-            self.version = self.version.max(4);
             return;
         }
         for r in rollup.encode() {
@@ -184,8 +205,15 @@ impl CheckpointFileWriter {
     fn header(&self) -> Vec<u8> {
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(&MAGIC);
-        header.extend_from_slice(&self.version.to_le_bytes());
+        header.extend_from_slice(&CHECKPOINT_FORMAT_VERSION.to_le_bytes());
         header.extend_from_slice(&self.count.to_le_bytes());
+        for t in [
+            self.cuts.checkpoints_after,
+            self.cuts.rollup_from_hour,
+            self.cuts.members_from,
+        ] {
+            header.extend_from_slice(&t.to_le_bytes());
+        }
         let crc = crc32fast::hash(&header);
         header.extend_from_slice(&crc.to_le_bytes());
         header

@@ -801,27 +801,35 @@ fn committed_checkpoint_files_still_read() {
     let rollup = FailureRollup::build(&[Arc::clone(&run)], 7, collections).expect("rollup");
     assert!(set.member_snapshots().is_empty());
     // Version 3: the checkpoints, the failure rollup, then membership
-    // snapshots. The writer's output is pinned: a change must come with a
-    // new format version (or ROLLCALL_UPDATE_FORMAT_FILES=1 when the change
-    // is deliberate and readers of the committed file still agree).
+    // snapshots. Version 5 writes the same records under a header with the
+    // chain's cut times. The writer's output is pinned: a change must come
+    // with a new format version (or ROLLCALL_UPDATE_FORMAT_FILES=1 when the
+    // change is deliberate and readers of the committed file still agree).
     let mut w = CheckpointFileWriter::new();
     for cp in &cps {
         w.push(cp);
     }
     w.push_rollup(&rollup);
     let mut snapshots = Vec::new();
-    crate::members::build_member_snapshots(&[run], 7, collections, 2, |m| {
+    crate::members::build_member_snapshots(&[run], 7, collections, 2, None, |m| {
         w.push_members(&m);
         snapshots.push(m);
     })
     .expect("membership snapshots");
     assert!(!snapshots.is_empty());
     let written = w.finish();
-    let path = format_file("checkpoints-v3.ckp");
+    let v5_path = format_file("checkpoints-v5.ckp");
     if std::env::var_os("ROLLCALL_UPDATE_FORMAT_FILES").is_some() {
-        std::fs::write(&path, &written).expect("update committed file");
+        std::fs::write(&v5_path, &written).expect("update committed file");
     }
+    let v5 = include_bytes!("../../test_data/format/checkpoints-v5.ckp").to_vec();
+    assert!(written == v5, "the checkpoint encoder's output changed");
+    // The version 5 file holds what the version 3 one does.
+    let path = format_file("checkpoints-v3.ckp");
     let v3 = include_bytes!("../../test_data/format/checkpoints-v3.ckp").to_vec();
+    assert_eq!(v5.len(), v3.len() + 24, "the same records under a longer header");
+    assert_eq!(v5[44..], v3[20..]);
+    assert_eq!(decode_checkpoints(&v5, &v5_path).expect("decode v5"), cps);
     assert_eq!(decode_checkpoints(&v3, &path).expect("decode v3"), cps);
     let set = CheckpointSet::open(crate::bytes::owned(v3.clone()), path).expect("open v3");
     assert_eq!(set.rollup().expect("v3 rollup"), Some(rollup));
@@ -840,7 +848,6 @@ fn committed_checkpoint_files_still_read() {
         }
         assert_eq!(set.members(i, clients).expect("snapshot").1, expected);
     }
-    assert!(written == v3, "the checkpoint encoder's output changed");
 }
 
 /// The density of 50M transitions of 1M clients over 90 days, on a tenth of

@@ -8,7 +8,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::logs_from;
-use super::open::{orphans, read_checkpoints, read_dicts, require_first_log};
+use super::open::{map_checkpoint_file, orphans, read_checkpoints, read_dicts, require_first_log};
+use crate::checkpoint::verify_checkpoint_crcs;
 use crate::dict_file::DICT_FILE;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, seg_name};
@@ -142,15 +143,21 @@ pub(crate) fn check(st: &dyn Storage, manifest: Option<&Manifest>) -> CheckRepor
         });
     }
 
-    if let Some(f) = m.checkpoints {
+    if !m.checkpoints.is_empty() {
         report.run(st, || {
-            let set = read_checkpoints(st, f)?;
+            // Every record's crc, superseded ones included, then every live
+            // record decoded as queries would.
+            for f in &m.checkpoints {
+                let (bytes, path) = map_checkpoint_file(st, *f)?;
+                verify_checkpoint_crcs((*bytes).as_ref(), &path)?;
+            }
+            let set = read_checkpoints(st, &m.checkpoints)?;
             set.for_each(|_, _| Ok(()))?;
             set.rollup()?;
             for (i, (_, _, clients)) in set.member_snapshots().into_iter().enumerate() {
                 set.members(i, clients)?;
             }
-            Ok(f.bytes)
+            Ok(m.checkpoints.iter().map(|f| f.bytes).sum())
         });
     }
 

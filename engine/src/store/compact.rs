@@ -1,21 +1,27 @@
-//! Compaction: merge the delta segments, and the base from the earliest
-//! delta time on, into new time-ordered base segments with checkpoints at
-//! every segment end; then swap the manifest.
+//! Compaction: merge the delta segments, and the base's transition segments
+//! from the earliest delta time on, into new time-ordered base segments with
+//! checkpoints at every segment end; write the new membership changes to a
+//! membership segment; add one file to the checkpoint chain; then swap the
+//! manifest.
 //!
 //! Invariants:
-//! * base segments are time ordered and disjoint in time: each one ends at a
-//!   time boundary (a group of equal times is never split), and a checkpoint
-//!   for every deployment is written at each segment's last time;
-//! * only the base *suffix* that late data touches is rewritten: segments
-//!   that end before the earliest delta time are kept, with their
-//!   checkpoints, and the replay resumes from the checkpoint at the end of
-//!   the kept prefix (when that checkpoint is missing, everything is
-//!   rewritten);
+//! * the base is its transition segments, time ordered and disjoint in time,
+//!   then its membership segments (no transitions); a transition segment
+//!   ends at a time boundary (a group of equal times is never split), and a
+//!   checkpoint for every deployment is written at each segment's last time;
+//! * only the base *suffix* that late data touches is rewritten: transition
+//!   segments that end before the earliest delta time are kept, with their
+//!   checkpoints in the chain, and the replay resumes from the checkpoint at
+//!   the end of the kept prefix (when that checkpoint is missing, everything
+//!   is rewritten and the new checkpoint file stands alone);
+//! * the new checkpoint file holds only what this compaction cut or rebuilt
+//!   (checkpoints after the kept prefix, the rollup from the hour of the
+//!   earliest new row, membership snapshots from the earliest new change),
+//!   and its header's cuts supersede exactly what that replaces;
 //! * rows are streamed through bounded time windows, never all held at once;
-//!   membership changes of the rewritten runs go into the last new segment
-//!   one collection at a time, and the checkpoint file streams to disk
-//!   under a `.tmp` name (its header written last, over a placeholder),
-//!   sealed before the manifest names it;
+//!   membership changes are streamed one collection at a time, and the
+//!   checkpoint file streams to disk under a `.tmp` name (its header written
+//!   last, over a placeholder), sealed before the manifest names it;
 //! * old files are retired only after the new manifest is durable, and
 //!   deleted when the last snapshot using them lets go.
 
@@ -25,13 +31,13 @@ use std::sync::Arc;
 use super::files::{SegmentBuild, SegmentFile};
 use super::open::read_checkpoints;
 use super::{CompactReport, Store};
-use crate::checkpoint::{Checkpoint, CheckpointFileWriter};
+use crate::checkpoint::{Checkpoint, CheckpointFileWriter, CheckpointSet, Cuts};
 use crate::compaction::CheckpointBuilder;
 use crate::error::{Error, Result};
 use crate::manifest::{FileRef, ckpt_name};
 use crate::members::build_member_snapshots;
 use crate::model::{CollectionId, DeploymentId, MembershipRow, Timestamp, TransitionRow};
-use crate::rollup::{BaseCache, FailureRollup};
+use crate::rollup::{BaseCache, FailureRollup, HOUR_MS};
 use crate::run::Run;
 use crate::storage::{io_err, seal};
 
@@ -43,41 +49,51 @@ const WINDOW_ROWS: u64 = 1 << 20;
 
 /// Runs a compaction; the store is flushed and has delta segments.
 pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
+    // The base: transition segments in time order, then membership segments
+    // (membership changes only). Stores written before membership segments
+    // existed keep their changes in the last transition segment; the first
+    // compaction that rewrites it moves them into a membership segment.
+    let (t_base, m_base): (Vec<Arc<SegmentFile>>, Vec<Arc<SegmentFile>>) =
+        s.base.iter().cloned().partition(|f| f.transition_count() > 0);
     let t_delta = s
         .delta
         .iter()
         .filter_map(|f| f.transition_bounds().map(|b| b.0))
         .min();
     let mut keep = match t_delta {
-        Some(t) => s
-            .base
+        Some(t) => t_base
             .iter()
             .take_while(|f| f.transition_bounds().is_some_and(|(_, hi)| hi < t))
             .count(),
-        // Only membership changes arrived: rewrite the last base segment,
-        // where membership changes are kept.
-        None => s.base.len().saturating_sub(1),
+        // Only membership changes arrived: every transition segment stays.
+        None => t_base.len(),
     };
     let mut builder = CheckpointBuilder::new(s.clients.len(), s.deployments.len());
     let mut kept_until: Option<Timestamp> = None;
+    let mut resumed: Vec<IndexedCheckpoint> = Vec::new();
     if keep > 0 {
-        match resume_point(s, keep)? {
+        match resume_point(s, &t_base[..keep])? {
             Some((end, at_end)) => {
-                builder.resume(&at_end);
+                let cps: Vec<Arc<Checkpoint>> = at_end.iter().map(|(_, cp)| Arc::clone(cp)).collect();
+                builder.resume(&cps);
                 kept_until = Some(end);
+                resumed = at_end;
             }
             None => keep = 0,
         }
     }
-    let inputs: Vec<Arc<SegmentFile>> = s.base[keep..].iter().chain(s.delta.iter()).cloned().collect();
+    // The runs whose transitions are rewritten.
+    let inputs: Vec<Arc<SegmentFile>> = t_base[keep..].iter().chain(s.delta.iter()).cloned().collect();
 
     let cp_rows = (s.opts.checkpoint_interval_rows.max(1)) as u64;
     let seg_rows = cp_rows.saturating_mul(CHECKPOINTS_PER_SEGMENT);
     let mut out: Vec<Arc<SegmentFile>> = Vec::new();
-    // Checkpoints stream into the file as they are cut: the kept ones
-    // (decoded one at a time from the old file), then the new ones.
-    // The checkpoint file is written as compaction goes (not held in
-    // memory): under a temporary name, sealed before the manifest names it.
+    // The checkpoints cut by this compaction go into a new file of the
+    // chain, written as compaction goes (not held in memory): under a
+    // temporary name, sealed before the manifest names it. The kept prefix's
+    // checkpoints stay in their files; the new file's header supersedes
+    // those after the prefix, and its first record of each deployment is a
+    // delta against the kept one at the prefix's end.
     let ckpt_number = s.next_file;
     s.next_file += 1;
     let ckpt_tmp = format!("{}.tmp", ckpt_name(ckpt_number));
@@ -86,14 +102,16 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
         .create(&ckpt_tmp)
         .map_err(|e| io_err(&*s.storage, "create", &ckpt_tmp, e))?;
     let mut writer = CheckpointFileWriter::to_file(ckpt_file);
-    if let (Some(end), Some(set)) = (kept_until, &s.checkpoints) {
-        set.for_each(|_, cp| {
-            if cp.time <= end {
-                writer.push(cp);
+    let kept_chain: Vec<FileRef> = match (kept_until, &s.checkpoints) {
+        (Some(_), Some(set)) => {
+            for (i, cp) in &resumed {
+                writer.seed(cp, set.chain_depth(*i));
             }
-            Ok(())
-        })?;
-    }
+            s.manifest.checkpoints.clone()
+        }
+        _ => Vec::new(),
+    };
+    drop(resumed);
     let mut new_cps = 0u64;
     let mut emit = |writer: &mut CheckpointFileWriter, builder: &CheckpointBuilder, at: Timestamp| {
         for cp in builder.emit(at) {
@@ -176,148 +194,294 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
             wlo = whi + 1;
         }
     }
-
-    // Membership changes go into the last new segment, one collection at a
-    // time (each input keeps its changes grouped by collection), so only
-    // the largest collection's changes are ever held at once.
-    let membership_rows: u64 = inputs.iter().map(|f| f.membership_count()).sum();
-    rows_rewritten += membership_rows;
-    if build.is_none() && membership_rows > 0 {
-        let number = s.next_file;
-        s.next_file += 1;
-        build = Some(SegmentBuild::create(&*s.storage, number)?);
-    }
     if let Some(last_build) = build {
         let last = last_build.last_time();
-        let collections = s.collections.len() as u32;
-        let with_changes: Vec<&Arc<SegmentFile>> =
-            inputs.iter().filter(|f| f.membership_count() > 0).collect();
-        out.push(last_build.finish_streamed(&s.storage, |sink| {
-            if with_changes.is_empty() {
-                return Ok(());
-            }
-            let mut rows: Vec<MembershipRow> = Vec::new();
-            let mut streamed = 0u64;
-            for c in (0..collections).map(CollectionId) {
-                rows.clear();
-                for f in &with_changes {
-                    f.scan_collection_changes(c, Timestamp::MIN, Timestamp::MAX, &mut |chunk| {
-                        rows.extend_from_slice(chunk);
-                        Ok(())
-                    })?;
-                }
-                rows.sort_unstable_by_key(|r| (r.time, r.seq));
-                streamed += rows.len() as u64;
-                sink(&rows)?;
-            }
-            if streamed != membership_rows {
-                return Err(Error::InvalidInput(format!(
-                    "compaction found {streamed} membership changes by collection, \
-                     but its inputs hold {membership_rows}"
-                )));
-            }
-            Ok(())
-        })?);
+        out.push(last_build.finish(&s.storage, Vec::new())?);
         if let Some(t) = last.filter(|&t| last_cut != Some(t)) {
             emit(&mut writer, &builder, t);
         }
     }
     drop(builder);
 
+    // Membership changes: the new ones (delta runs) and any a rewritten
+    // transition segment held go into one new membership segment, together
+    // with the newest membership segments when the tiering says so.
+    let moved: Vec<Arc<SegmentFile>> = inputs
+        .iter()
+        .filter(|f| f.membership_count() > 0)
+        .cloned()
+        .collect();
+    let moved_rows: u64 = moved.iter().map(|f| f.membership_count()).sum();
+    let m_first = if moved_rows > 0 {
+        membership_segments_to_merge(&m_base, moved_rows)
+    } else {
+        m_base.len()
+    };
+    let m_inputs: Vec<Arc<SegmentFile>> = m_base[m_first..].iter().chain(moved.iter()).cloned().collect();
+    let m_out = if m_inputs.is_empty() {
+        None
+    } else {
+        let rows: u64 = m_inputs.iter().map(|f| f.membership_count()).sum();
+        rows_rewritten += rows;
+        Some(write_membership_segment(s, &m_inputs, rows)?)
+    };
+    // The earliest new membership change: snapshots (and per-collection
+    // failure counts) from there on are rebuilt.
+    let mut members_from = i64::MAX;
+    for f in s.delta.iter().filter(|f| f.membership_count() > 0) {
+        f.scan_memberships(None, Timestamp::MAX, &mut |rows| {
+            if let Some(t) = rows.iter().map(|r| r.time.0).min() {
+                members_from = members_from.min(t);
+            }
+            Ok(())
+        })?;
+    }
+
     let report = CompactReport {
-        runs_in: inputs.len() as u64,
-        runs_out: out.len() as u64,
+        runs_in: (inputs.len() + m_inputs.len() - moved.len()) as u64,
+        runs_out: (out.len() + usize::from(m_out.is_some())) as u64,
         rows: rows_rewritten,
         checkpoints: new_cps,
     };
-    // The failure rollup of the whole new base (a late membership change
-    // can change the counts of any hour), stored beside the checkpoints.
-    let new_base: Vec<Arc<dyn Run>> = s.base[..keep]
+    let new_base: Vec<Arc<SegmentFile>> = t_base[..keep]
         .iter()
         .chain(out.iter())
-        .map(|f| f.clone() as Arc<dyn Run>)
+        .chain(m_base[..m_first].iter())
+        .chain(m_out.iter())
+        .cloned()
         .collect();
-    let rollup = Arc::new(FailureRollup::build(
-        &new_base,
-        s.clients.len(),
-        s.collections.len(),
-    )?);
-    if writer.len() > 0 {
-        writer.push_rollup(&rollup);
-        build_member_snapshots(
-            &new_base,
-            s.clients.len(),
-            s.collections.len(),
-            s.opts.membership_snapshot_rows,
-            |m| writer.push_members(&m),
-        )?;
+    let runs: Vec<Arc<dyn Run>> = new_base.iter().map(|f| f.clone() as Arc<dyn Run>).collect();
+    let write_file = writer.len() > 0 || !kept_chain.is_empty();
+    if write_file {
+        // With a kept chain, only what the new rows can change is rebuilt:
+        // failure counts from the hour of the earliest new transition or
+        // membership change, membership snapshots from the earliest new
+        // membership change. Without one, everything (the file stands for
+        // the whole base).
+        let (cuts, prior) = match (&s.checkpoints, kept_until) {
+            (Some(set), Some(end)) if !kept_chain.is_empty() => {
+                let first_new = t_delta.map_or(i64::MAX, |t| t.0).min(members_from);
+                let cuts = Cuts {
+                    checkpoints_after: end.0,
+                    rollup_from_hour: if first_new == i64::MAX {
+                        i64::MAX
+                    } else {
+                        first_new.div_euclid(HOUR_MS)
+                    },
+                    members_from,
+                };
+                (cuts, Some(Arc::clone(set)))
+            }
+            _ => (Cuts::ALL, None),
+        };
+        writer.set_cuts(cuts);
+        if cuts.rollup_from_hour != i64::MAX {
+            let part = FailureRollup::build_from(
+                &runs,
+                s.clients.len(),
+                s.collections.len(),
+                cuts.rollup_from_hour,
+                prior.as_deref(),
+            )?;
+            writer.push_rollup(&part);
+        }
+        if cuts.members_from != i64::MAX {
+            build_member_snapshots(
+                &runs,
+                s.clients.len(),
+                s.collections.len(),
+                s.opts.membership_snapshot_rows,
+                prior.as_deref().map(|set| (set, Timestamp(cuts.members_from))),
+                |m| writer.push_members(&m),
+            )?;
+        }
     }
-    drop(new_base);
-    let (ckpt, new_set) = if writer.len() == 0 {
+    drop(runs);
+    // Files this compaction wrote that a merge already folded away.
+    let mut merged_away: Vec<FileRef> = Vec::new();
+    let (chain, new_set) = if !write_file {
         drop(writer);
         // Best effort: a file left behind is an orphan.
         let _ = s.storage.remove(&ckpt_tmp);
-        (None, None)
+        (Vec::new(), None)
     } else {
-        let (mut file, bytes) = writer
-            .finish_file()
-            .map_err(|e| io_err(&*s.storage, "write", &ckpt_tmp, e))?;
-        file.sync()
-            .map_err(|e| io_err(&*s.storage, "fsync", &ckpt_tmp, e))?;
-        drop(file);
-        let name = ckpt_name(ckpt_number);
-        seal(&*s.storage, &ckpt_tmp, &name)?;
-        let f = FileRef {
-            number: ckpt_number,
-            bytes,
-        };
+        let f = finish_checkpoint_file(s, writer, ckpt_number)?;
+        merged_away.push(f);
+        let mut chain = kept_chain;
+        chain.push(f);
         // Mapped before the manifest names it: a failure here leaves an
         // orphan, not a store whose manifest names an unreadable file.
-        (Some(f), Some(read_checkpoints(&*s.storage, f)?))
+        let mut set = read_checkpoints(&*s.storage, &chain)?;
+        if let Some(first) = files_to_merge(&chain) {
+            let merged = merge_checkpoint_files(s, &set, first)?;
+            chain.truncate(first);
+            chain.push(merged);
+            set = read_checkpoints(&*s.storage, &chain)?;
+        }
+        (chain, Some(set))
     };
 
     let mut m = s.manifest.clone();
     m.generation += 1;
     m.next_seq = s.next_seq;
     m.next_file = s.next_file;
-    m.base = s.base[..keep]
-        .iter()
-        .chain(out.iter())
-        .map(|f| f.file_ref())
-        .collect();
+    m.base = new_base.iter().map(|f| f.file_ref()).collect();
     m.delta.clear();
-    m.checkpoints = ckpt;
+    m.checkpoints = chain;
     m.write(&*s.storage)?;
 
     // Committed. Retire what the new manifest no longer names.
-    let old_ckpt = s.manifest.checkpoints;
+    let old_chain = std::mem::take(&mut s.manifest.checkpoints);
     s.manifest = m;
-    for f in &inputs {
+    for f in inputs.iter().chain(m_base[m_first..].iter()) {
         f.retire();
     }
-    s.base.truncate(keep);
-    s.base.extend(out);
+    s.base = new_base;
     s.delta.clear();
     s.checkpoints = new_set;
-    s.base_cache = Arc::new(BaseCache::with_rollup(rollup));
-    if let Some(old) = old_ckpt.filter(|old| Some(*old) != ckpt) {
+    s.base_cache = Arc::new(BaseCache::default());
+    let unnamed = old_chain.iter().chain(&merged_away);
+    for old in unnamed.filter(|old| !s.manifest.checkpoints.contains(old)) {
         // Snapshots that use the old checkpoints hold the file mapped (or
-        // read into memory), which removing its name does not disturb. Best effort: a file left behind is an orphan, removed by the next
+        // read into memory), which removing its name does not disturb. Best
+        // effort: a file left behind is an orphan, removed by the next
         // writer to open the store.
         let _ = s.storage.remove(&ckpt_name(old.number));
     }
     Ok(report)
 }
 
-/// The end time of the kept base prefix `base[..keep]` and the checkpoints
+/// Most membership segments the base keeps before the newest ones are
+/// merged whatever their sizes.
+const MAX_MEMBERSHIP_SEGMENTS: usize = 8;
+
+/// Where the newest membership segments should be merged from, with
+/// `new_rows` changes about to be added: like the checkpoint chain, the
+/// newest segments are merged while the one before them holds at most twice
+/// their changes together.
+fn membership_segments_to_merge(m_base: &[Arc<SegmentFile>], new_rows: u64) -> usize {
+    let mut first = m_base.len();
+    let mut newer = new_rows;
+    while first > 0 && m_base[first - 1].membership_count() <= newer.saturating_mul(2) {
+        first -= 1;
+        newer += m_base[first].membership_count();
+    }
+    // The base then holds `first + 1` membership segments.
+    first.min(MAX_MEMBERSHIP_SEGMENTS - 1)
+}
+
+/// Writes one membership segment (no transitions) holding every membership
+/// change of `inputs` (`rows` in all), one collection at a time (each input
+/// keeps its changes grouped by collection), so only the largest
+/// collection's changes are ever held at once.
+fn write_membership_segment(
+    s: &mut Store,
+    inputs: &[Arc<SegmentFile>],
+    rows: u64,
+) -> Result<Arc<SegmentFile>> {
+    let number = s.next_file;
+    s.next_file += 1;
+    let build = SegmentBuild::create(&*s.storage, number)?;
+    let collections = s.collections.len() as u32;
+    build.finish_streamed(&s.storage, |sink| {
+        let mut buf: Vec<MembershipRow> = Vec::new();
+        let mut streamed = 0u64;
+        for c in (0..collections).map(CollectionId) {
+            buf.clear();
+            for f in inputs {
+                f.scan_collection_changes(c, Timestamp::MIN, Timestamp::MAX, &mut |chunk| {
+                    buf.extend_from_slice(chunk);
+                    Ok(())
+                })?;
+            }
+            buf.sort_unstable_by_key(|r| (r.time, r.seq));
+            streamed += buf.len() as u64;
+            sink(&buf)?;
+        }
+        if streamed != rows {
+            return Err(Error::InvalidInput(format!(
+                "compaction found {streamed} membership changes by collection, \
+                 but its inputs hold {rows}"
+            )));
+        }
+        Ok(())
+    })
+}
+
+/// Writes the header of a checkpoint file streamed under its `.tmp` name,
+/// fsyncs it and seals it under its own name.
+fn finish_checkpoint_file(s: &Store, writer: CheckpointFileWriter, number: u64) -> Result<FileRef> {
+    let tmp = format!("{}.tmp", ckpt_name(number));
+    let (mut file, bytes) = writer
+        .finish_file()
+        .map_err(|e| io_err(&*s.storage, "write", &tmp, e))?;
+    file.sync().map_err(|e| io_err(&*s.storage, "fsync", &tmp, e))?;
+    drop(file);
+    seal(&*s.storage, &tmp, &ckpt_name(number))?;
+    Ok(FileRef { number, bytes })
+}
+
+/// Most checkpoint files a chain keeps before its newest ones are merged
+/// whatever their sizes.
+const MAX_CHAIN_FILES: usize = 12;
+
+/// Where the newest files of a checkpoint chain should be merged from:
+/// like a binary counter, the newest files are merged while the file before
+/// them is at most twice their size together, so the chain holds about
+/// `log2(total / newest)` files and each record is copied about that many
+/// times over its life. `None`: leave the chain as it is.
+fn files_to_merge(chain: &[FileRef]) -> Option<usize> {
+    let n = chain.len();
+    if n < 2 {
+        return None;
+    }
+    let mut first = n - 1;
+    let mut newer = chain[n - 1].bytes;
+    while first > 0 && chain[first - 1].bytes <= newer.saturating_mul(2) {
+        first -= 1;
+        newer += chain[first].bytes;
+    }
+    // The merged chain holds `first + 1` files.
+    first = first.min(MAX_CHAIN_FILES - 1);
+    (first < n - 1).then_some(first)
+}
+
+/// Copies the live records of the chain's files from `first` on into one new
+/// file (sealed, not yet named by the manifest), with their failure rollups
+/// summed and the cuts of them all.
+fn merge_checkpoint_files(s: &mut Store, set: &CheckpointSet, first: usize) -> Result<FileRef> {
+    let number = s.next_file;
+    s.next_file += 1;
+    let tmp = format!("{}.tmp", ckpt_name(number));
+    let file = s
+        .storage
+        .create(&tmp)
+        .map_err(|e| io_err(&*s.storage, "create", &tmp, e))?;
+    let mut writer = CheckpointFileWriter::to_file(file);
+    let cuts = (first..set.file_count())
+        .filter_map(|i| set.cuts(i))
+        .fold(Cuts::NONE, |a, b| a.and(&b));
+    writer.set_cuts(cuts);
+    set.raw_records_from(first, |raw| writer.push_raw(&raw))?;
+    match set.rollup_from_file(first)? {
+        Some(rollup) => writer.push_rollup(&rollup),
+        None => {
+            return Err(Error::InvalidInput(
+                "a checkpoint file without a failure rollup is not the oldest of its chain".into(),
+            ));
+        }
+    }
+    finish_checkpoint_file(s, writer, number)
+}
+
+/// A decoded checkpoint and its index in the [`CheckpointSet`].
+type IndexedCheckpoint = (usize, Arc<Checkpoint>);
+
+/// The end time of the kept transition segments `kept` and the checkpoints
 /// there (decoded), when every deployment checkpointed up to then has one at
 /// that time; `None` means "rewrite everything".
-fn resume_point(s: &Store, keep: usize) -> Result<Option<(Timestamp, Vec<Arc<Checkpoint>>)>> {
-    let Some((_, end)) = keep
-        .checked_sub(1)
-        .and_then(|k| s.base.get(k))
-        .and_then(|f| f.transition_bounds())
-    else {
+fn resume_point(s: &Store, kept: &[Arc<SegmentFile>]) -> Result<Option<(Timestamp, Vec<IndexedCheckpoint>)>> {
+    let Some((_, end)) = kept.last().and_then(|f| f.transition_bounds()) else {
         return Ok(None);
     };
     let Some(set) = &s.checkpoints else {
@@ -334,7 +498,7 @@ fn resume_point(s: &Store, keep: usize) -> Result<Option<(Timestamp, Vec<Arc<Che
     }
     let cps = at_end
         .into_iter()
-        .map(|i| set.get(i))
+        .map(|i| Ok((i, set.get(i)?)))
         .collect::<Result<Vec<_>>>()?;
     Ok(Some((end, cps)))
 }

@@ -218,9 +218,10 @@ fn load(storage: &Arc<dyn Storage>, m: &Manifest) -> Result<Loaded> {
     };
     let base = open_all(&m.base)?;
     let delta = open_all(&m.delta)?;
-    let checkpoints = match m.checkpoints {
-        Some(f) => Some(read_checkpoints(st, f)?),
-        None => None,
+    let checkpoints = if m.checkpoints.is_empty() {
+        None
+    } else {
+        Some(read_checkpoints(st, &m.checkpoints)?)
     };
 
     let mut next_seq = m.next_seq;
@@ -349,7 +350,24 @@ pub(crate) fn read_dicts(st: &dyn Storage, m: &Manifest) -> Result<([Dict; 3], u
 
 /// Maps the checkpoint file the manifest names and reads its framing; the
 /// checkpoints themselves are decoded (and crc-checked) on first use.
-pub(crate) fn read_checkpoints(st: &dyn Storage, f: crate::manifest::FileRef) -> Result<Arc<CheckpointSet>> {
+/// Maps the chain of checkpoint files the manifest names (oldest first) and
+/// reads their framing.
+pub(crate) fn read_checkpoints(
+    st: &dyn Storage,
+    chain: &[crate::manifest::FileRef],
+) -> Result<Arc<CheckpointSet>> {
+    let files = chain
+        .iter()
+        .map(|f| map_checkpoint_file(st, *f))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(CheckpointSet::open_chain(files)?))
+}
+
+/// Maps one checkpoint file the manifest names, checking its size.
+pub(crate) fn map_checkpoint_file(
+    st: &dyn Storage,
+    f: crate::manifest::FileRef,
+) -> Result<(crate::bytes::SharedBytes, std::path::PathBuf)> {
     let name = ckpt_name(f.number);
     let bytes = st.map(&name).map_err(|e| io_err(st, "open", &name, e))?;
     let len = (*bytes).as_ref().len() as u64;
@@ -360,7 +378,7 @@ pub(crate) fn read_checkpoints(st: &dyn Storage, f: crate::manifest::FileRef) ->
             format!("checkpoint file is {len} bytes, the manifest says {}", f.bytes),
         ));
     }
-    Ok(Arc::new(CheckpointSet::open(bytes, st.path(&name))?))
+    Ok((bytes, st.path(&name)))
 }
 
 fn assemble(
@@ -417,7 +435,7 @@ pub(crate) fn orphans(st: &dyn Storage, m: &Manifest) -> Vec<String> {
         }
     }
     for f in list(CKPT_DIR) {
-        if parse_number(&f, "ckpt").is_none_or(|n| m.checkpoints.is_none_or(|c| c.number != n)) {
+        if parse_number(&f, "ckpt").is_none_or(|n| !m.checkpoints.iter().any(|c| c.number == n)) {
             out.push(format!("{CKPT_DIR}/{f}"));
         }
     }
