@@ -249,6 +249,15 @@ impl FailureRollup {
             *self = FailureRollup::too_sparse();
             return;
         }
+        // Widening a series to span both parts must stay within the cell
+        // budget (a damaged file's first hour can be anywhere).
+        let failures = self
+            .deployments
+            .values()
+            .chain(part.deployments.values())
+            .flat_map(|d| d.all.iter())
+            .fold(0u64, |a, &n| a.saturating_add(n));
+        let budget = i128::from(CELL_BUDGET.max(failures.saturating_mul(4)));
         let mut ids: Vec<&DeploymentId> = part.deployments.keys().collect();
         ids.sort();
         for &id in ids {
@@ -256,6 +265,22 @@ impl FailureRollup {
             let end = p.first_hour.saturating_add(p.all.len() as i64).min(until_hour);
             if end <= p.first_hour {
                 continue;
+            }
+            let (lo, hi) = match self.deployments.get(&id).filter(|d| !d.all.is_empty()) {
+                Some(d) => (
+                    d.first_hour.min(p.first_hour),
+                    (d.first_hour.saturating_add(d.all.len() as i64)).max(end),
+                ),
+                None => (p.first_hour, end),
+            };
+            let width = (p.by_collection.len() as i128 + 1).max(
+                self.deployments
+                    .get(&id)
+                    .map_or(1, |d| d.by_collection.len() as i128 + 1),
+            );
+            if (i128::from(hi) - i128::from(lo)).saturating_mul(width) > budget {
+                *self = FailureRollup::too_sparse();
+                return;
             }
             let d = self.deployments.entry(id).or_insert_with(|| DeploymentRollup {
                 first_hour: p.first_hour,
