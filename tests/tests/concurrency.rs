@@ -12,6 +12,8 @@
 //! the same number, every client `Failed` at the last visible unit — while
 //! the writer flushes and compacts underneath.
 
+mod common;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -458,19 +460,6 @@ fn sigbus_child() {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 #[test]
 fn a_segment_truncated_under_a_read_only_store_does_not_kill_the_process() {
     use std::os::unix::process::ExitStatusExt;
@@ -489,7 +478,7 @@ fn a_segment_truncated_under_a_read_only_store_does_not_kill_the_process() {
     // of the file, and touching those raises SIGBUS.
     for cut in ["half", "4096", "0"] {
         let copy = dir.path().join(format!("cut-{cut}"));
-        copy_dir(&db, &copy);
+        common::copy_dir(&db, &copy);
         let out = Command::new(std::env::current_exe().expect("test binary"))
             .args(["--exact", "sigbus_child", "--nocapture", "--test-threads=1"])
             .env(SIGBUS_CHILD, &copy)

@@ -29,19 +29,6 @@ const QUERIES: &[&str] = &[
     "FLOW IN \"All Desktops\" FROM 2026-10-15 TO 2026-10-31",
 ];
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).expect("read fixture") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 fn answers(env: &Env) -> Vec<String> {
     QUERIES.iter().map(|q| env.query_csv(q)).collect()
 }
@@ -63,7 +50,7 @@ fn assert_same(got: &[String], want: &[String], context: &str) {
 #[test]
 fn a_store_of_the_previous_format_reads_and_upgrades_as_it_is_maintained() {
     let old = Env::new();
-    copy_dir(&Path::new(DATA).join("store"), &old.db());
+    common::copy_dir(&Path::new(DATA).join("store"), &old.db());
     let fresh = Env::new();
     ingest(&fresh, "members", "ma.csv");
     ingest(&fresh, "events", "a.csv");
