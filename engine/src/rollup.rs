@@ -73,6 +73,13 @@ struct DeploymentRollup {
     by_error: Vec<Vec<(Option<ErrorCode>, u64)>>,
 }
 
+impl DeploymentRollup {
+    /// Hourly cells held: hours spanned x (collections + 1).
+    fn cells(&self) -> u64 {
+        (self.all.len() as u64).saturating_mul(self.by_collection.len() as u64 + 1)
+    }
+}
+
 /// Hourly failure counts over a compacted base, per deployment.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct FailureRollup {
@@ -249,15 +256,30 @@ impl FailureRollup {
             *self = FailureRollup::too_sparse();
             return;
         }
-        // Widening a series to span both parts must stay within the cell
-        // budget (a damaged file's first hour can be anywhere).
+        // Widening series to span both parts must stay within the cell
+        // budget: four per failure, as for one part, but also at most twice
+        // the cells both parts already hold (plus the fixed budget). The
+        // counts and first hours of a damaged file can be anything; the
+        // cells held were paid for by bytes read.
         let failures = self
             .deployments
             .values()
             .chain(part.deployments.values())
             .flat_map(|d| d.all.iter())
             .fold(0u64, |a, &n| a.saturating_add(n));
-        let budget = i128::from(CELL_BUDGET.max(failures.saturating_mul(4)));
+        let held = self
+            .deployments
+            .values()
+            .chain(part.deployments.values())
+            .map(DeploymentRollup::cells)
+            .fold(0u64, u64::saturating_add);
+        let budget = i128::from(
+            CELL_BUDGET
+                .max(failures.saturating_mul(4))
+                .min(CELL_BUDGET.saturating_add(held.saturating_mul(2))),
+        );
+        // The cells `self` holds as deployments are widened one by one.
+        let mut total: i128 = self.deployments.values().map(|d| i128::from(d.cells())).sum();
         let mut ids: Vec<&DeploymentId> = part.deployments.keys().collect();
         ids.sort();
         for &id in ids {
@@ -278,7 +300,9 @@ impl FailureRollup {
                     .get(&id)
                     .map_or(1, |d| d.by_collection.len() as i128 + 1),
             );
-            if (i128::from(hi) - i128::from(lo)).saturating_mul(width) > budget {
+            let before = self.deployments.get(&id).map_or(0, |d| i128::from(d.cells()));
+            total += (i128::from(hi) - i128::from(lo)).saturating_mul(width) - before;
+            if total > budget {
                 *self = FailureRollup::too_sparse();
                 return;
             }
@@ -310,13 +334,13 @@ impl FailureRollup {
             let offset = (p.first_hour - d.first_hour) as usize;
             let hours = (end - p.first_hour) as usize;
             for (i, &n) in p.all.iter().take(hours).enumerate() {
-                d.all[offset + i] += n;
+                d.all[offset + i] = d.all[offset + i].saturating_add(n);
             }
             for (i, pairs) in p.by_error.iter().take(hours).enumerate() {
                 let errors = &mut d.by_error[offset + i];
                 for &(error, n) in pairs {
                     match errors.binary_search_by(|(e, _)| e.cmp(&error)) {
-                        Ok(j) => errors[j].1 += n,
+                        Ok(j) => errors[j].1 = errors[j].1.saturating_add(n),
                         Err(j) => errors.insert(j, (error, n)),
                     }
                 }
@@ -331,16 +355,20 @@ impl FailureRollup {
                     target.resize(offset + take, 0);
                 }
                 for (i, &n) in series.iter().take(take).enumerate() {
-                    target[offset + i] += n;
+                    target[offset + i] = target[offset + i].saturating_add(n);
                 }
             }
         }
         let cells: u64 = self
             .deployments
             .values()
-            .map(|d| (d.all.len() as u64).saturating_mul(d.by_collection.len() as u64 + 1))
+            .map(DeploymentRollup::cells)
             .fold(0, u64::saturating_add);
-        let failures: u64 = self.deployments.values().flat_map(|d| d.all.iter()).sum();
+        let failures = self
+            .deployments
+            .values()
+            .flat_map(|d| d.all.iter())
+            .fold(0u64, |a, &n| a.saturating_add(n));
         if cells > CELL_BUDGET.max(failures.saturating_mul(4)) {
             *self = FailureRollup::too_sparse();
         }
@@ -370,7 +398,7 @@ impl FailureRollup {
             if let Some(&n) = series.get(i)
                 && let Some(slot) = counts.get_mut(bucket(hour))
             {
-                *slot += n;
+                *slot = slot.saturating_add(n);
             }
         });
     }
@@ -395,7 +423,8 @@ impl FailureRollup {
             }
             let k = bucket(hour);
             for &(error, n) in pairs {
-                *counts.entry((k, error)).or_default() += n;
+                let slot = counts.entry((k, error)).or_default();
+                *slot = slot.saturating_add(n);
             }
         });
     }
