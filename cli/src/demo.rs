@@ -1,5 +1,6 @@
 //! `rollcall demo`: generate a realistic fleet ([`crate::fleet`]) into the
-//! store, compact it, and show the headline queries through the query crate.
+//! store, run the automatic maintenance an ingest runs, and show the
+//! headline queries through the query crate.
 //!
 //! Decisions: the demo refuses a store that already holds data (it would mix
 //! its fleet into someone's data) unless `--force`; its queries run with
@@ -115,14 +116,16 @@ pub fn run(db: &Path, a: &DemoArgs) -> anyhow::Result<()> {
         pb.finish_and_clear();
     }
     let generated = started.elapsed();
-    let compact_started = Instant::now();
-    store.compact().context("compact")?;
+    // The end-of-command maintenance every ingest runs (SPEC 7.8), not a
+    // manual compact: the demo shows the store as a user's ingest leaves it.
+    let maintain_started = Instant::now();
+    store.maintain(true).context("maintain the store")?;
     let stats = store.snapshot().stats();
     note(&format!(
         "stored {transitions} transitions and {memberships} membership changes ({duplicates} duplicates ignored) in {:.1} s; \
-         compacted in {:.1} s; {} on disk",
+         automatic maintenance took {:.1} s; {} on disk",
         generated.as_secs_f64(),
-        compact_started.elapsed().as_secs_f64(),
+        maintain_started.elapsed().as_secs_f64(),
         human_bytes(stats.bytes_on_disk)
     ));
     // The headline answers, through the query crate, on this process's view.
