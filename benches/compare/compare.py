@@ -427,6 +427,15 @@ def int_failed_clients(con, coll, at):
 # plain integer aggregate; membership the same with rank * 2 + joined. The
 # tables are sorted by (state, time), as measured in the issue.
 
+# Every client's latest production row at $at, without a semi-join on the
+# collection's members: on the 1M fleet, `cid IN (SELECT cid FROM members)`
+# made the aggregate slower (1.77 s against 1.11 s for STATES IN c AT T).
+PACKED_LATEST_AT = """
+    SELECT cid, {value} FROM trp
+    WHERE deployment = 'production' AND time <= $at
+    GROUP BY cid
+"""
+
 PACKED_MEMBERS_AT = """
     SELECT cid FROM mbp
     WHERE collection = $coll AND time <= $at
@@ -439,11 +448,7 @@ def packed_states_in(con, coll, at):
     rows = con.execute(
         f"""
         WITH members AS ({PACKED_MEMBERS_AT}),
-             latest AS (
-                SELECT cid, max(key) % 8 AS st FROM trp
-                WHERE deployment = 'production' AND time <= $at
-                  AND cid IN (SELECT cid FROM members)
-                GROUP BY cid)
+             latest AS ({PACKED_LATEST_AT.format(value="max(key) % 8 AS st")})
         SELECT coalesce(l.st, 0) AS st, count(*)
         FROM members m LEFT JOIN latest l USING (cid)
         GROUP BY ALL
@@ -455,15 +460,12 @@ def packed_states_in(con, coll, at):
 
 def packed_states_by_collection(con, at):
     rows = con.execute(
-        """
+        f"""
         WITH members AS (
                 SELECT collection, cid FROM mbp WHERE time <= $at
                 GROUP BY collection, cid
                 HAVING max(key) % 2 = 1),
-             latest AS (
-                SELECT cid, max(key) % 8 AS st FROM trp
-                WHERE deployment = 'production' AND time <= $at
-                GROUP BY cid)
+             latest AS ({PACKED_LATEST_AT.format(value="max(key) % 8 AS st")})
         SELECT m.collection, coalesce(l.st, 0) AS st, count(*)
         FROM members m LEFT JOIN latest l USING (cid)
         GROUP BY ALL
@@ -478,13 +480,9 @@ def packed_failed_clients(con, coll, at):
     rows = con.execute(
         f"""
         WITH members AS ({PACKED_MEMBERS_AT}),
-             latest AS (
-                SELECT cid, max(key) AS k FROM trp
-                WHERE deployment = 'production' AND time <= $at
-                  AND cid IN (SELECT cid FROM members)
-                GROUP BY cid)
+             latest AS ({PACKED_LATEST_AT.format(value="max(key) AS k")})
         SELECT n.name, t.time
-        FROM latest l JOIN trp t ON t.key = l.k JOIN cnames n ON n.cid = l.cid
+        FROM members m JOIN latest l USING (cid) JOIN trp t ON t.key = l.k JOIN cnames n ON n.cid = l.cid
         WHERE l.k % 8 = 4
         """,
         {"coll": coll, "at": at},
