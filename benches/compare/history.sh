@@ -62,7 +62,9 @@ for i in range(n):
     print(f"{ts},PC-{random.randrange(clients):07d},{st},{random.choice(['production', 'preproduction'])},{err}")
 EOF
     "$BIN/rollcall" --db "$dir/rollcall.db" ingest events "$dir/batch.csv" >&2
-    folds+=("$( { /usr/bin/time -f '%e %M' "$BIN/rollcall" --db "$dir/rollcall.db" compact >&2; } 2>&1 | tail -1)")
+    # compact says what it folded (stderr); the time goes to a file.
+    /usr/bin/time -f '%e %M' -o "$dir/fold.time" "$BIN/rollcall" --db "$dir/rollcall.db" compact >&2
+    folds+=("$(cat "$dir/fold.time")")
   done
   at=$(python3 -c "import datetime,sys; print(datetime.datetime.fromtimestamp(int(sys.argv[1])/1000 - 86400, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'))" "$now_ms")
   rql="STATES IN \"All Desktops\" AT $at"

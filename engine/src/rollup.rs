@@ -248,6 +248,23 @@ impl FailureRollup {
         !self.sparse
     }
 
+    /// Hourly cells held over all deployments.
+    fn cells(&self) -> u64 {
+        self.deployments
+            .values()
+            .map(DeploymentRollup::cells)
+            .fold(0, u64::saturating_add)
+    }
+
+    /// Failures counted over all deployments (saturating: a damaged file's
+    /// counts can be anything).
+    fn failures(&self) -> u64 {
+        self.deployments
+            .values()
+            .flat_map(|d| d.all.iter())
+            .fold(0, |a, &n| a.saturating_add(n))
+    }
+
     /// Adds `part`'s counts of the hours before `until_hour` (a later part
     /// of a checkpoint chain counts the hours from there on). A sparse part
     /// makes the whole sparse; so does a sum past the cell budget.
@@ -261,25 +278,14 @@ impl FailureRollup {
         // the cells both parts already hold (plus the fixed budget). The
         // counts and first hours of a damaged file can be anything; the
         // cells held were paid for by bytes read.
-        let failures = self
-            .deployments
-            .values()
-            .chain(part.deployments.values())
-            .flat_map(|d| d.all.iter())
-            .fold(0u64, |a, &n| a.saturating_add(n));
-        let held = self
-            .deployments
-            .values()
-            .chain(part.deployments.values())
-            .map(DeploymentRollup::cells)
-            .fold(0u64, u64::saturating_add);
+        let held = self.cells().saturating_add(part.cells());
         let budget = i128::from(
             CELL_BUDGET
-                .max(failures.saturating_mul(4))
+                .max(self.failures().saturating_add(part.failures()).saturating_mul(4))
                 .min(CELL_BUDGET.saturating_add(held.saturating_mul(2))),
         );
         // The cells `self` holds as deployments are widened one by one.
-        let mut total: i128 = self.deployments.values().map(|d| i128::from(d.cells())).sum();
+        let mut total = i128::from(self.cells());
         let mut ids: Vec<&DeploymentId> = part.deployments.keys().collect();
         ids.sort();
         for &id in ids {
@@ -359,17 +365,7 @@ impl FailureRollup {
                 }
             }
         }
-        let cells: u64 = self
-            .deployments
-            .values()
-            .map(DeploymentRollup::cells)
-            .fold(0, u64::saturating_add);
-        let failures = self
-            .deployments
-            .values()
-            .flat_map(|d| d.all.iter())
-            .fold(0u64, |a, &n| a.saturating_add(n));
-        if cells > CELL_BUDGET.max(failures.saturating_mul(4)) {
+        if self.cells() > CELL_BUDGET.max(self.failures().saturating_mul(4)) {
             *self = FailureRollup::too_sparse();
         }
     }
