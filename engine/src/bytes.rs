@@ -5,7 +5,21 @@
 use std::sync::Arc;
 
 /// Immutable bytes of a sealed file, shareable across threads.
-pub(crate) type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
+pub(crate) type SharedBytes = Arc<dyn FileBytes>;
+
+/// What [`SharedBytes`] hold: the bytes, and a way to give back the memory
+/// that reading them took where that memory can be had again for free.
+pub(crate) trait FileBytes: AsRef<[u8]> + Send + Sync {
+    /// Drops the pages read so far from this process's resident set, when
+    /// the bytes are a memory map (the kernel reads them back from its page
+    /// cache, or the file, on the next access); a no-op for owned bytes. For
+    /// a long pass over files that will not be read again soon, such as a
+    /// compaction's inputs, so that the pass does not leave the whole of
+    /// them counted in the writer's memory.
+    fn release_pages(&self) {}
+}
+
+impl FileBytes for Vec<u8> {}
 
 /// Wraps an owned buffer as [`SharedBytes`].
 pub(crate) fn owned(bytes: Vec<u8>) -> SharedBytes {

@@ -99,6 +99,80 @@ pub(crate) struct FailureRollup {
 /// 30 years of hours for one deployment without collections).
 pub(crate) const CELL_BUDGET: u64 = 1 << 18;
 
+/// The replay of [`FailureRollup::build_from`]: failures in `(time, seq)`
+/// order, each counted for its hour, its error and every collection its
+/// client is a member of at its time (the membership changes up to it
+/// applied first).
+struct FailureCounter {
+    out: FailureRollup,
+    collections: usize,
+    /// Bit sets of `words` u64s per client: its collections now.
+    words: usize,
+    member: Vec<u64>,
+    /// Membership changes in `(time, seq)` order, applied up to `next`.
+    changes: Vec<MembershipRow>,
+    next: usize,
+}
+
+impl FailureCounter {
+    fn add(&mut self, r: &TransitionRow) {
+        let (collections, words) = (self.collections, self.words);
+        while let Some(m) = self.changes.get(self.next).filter(|m| m.time <= r.time) {
+            let (c, k) = (m.client.0 as usize, m.collection.0 as usize);
+            if k < collections
+                && let Some(w) = self.member.get_mut(c * words + k / 64)
+            {
+                match m.change {
+                    Change::Join => *w |= 1 << (k % 64),
+                    Change::Leave => *w &= !(1 << (k % 64)),
+                }
+            }
+            self.next += 1;
+        }
+        let d = self
+            .out
+            .deployments
+            .entry(r.deployment)
+            .or_insert_with(|| DeploymentRollup {
+                first_hour: r.time.0.div_euclid(HOUR_MS),
+                by_collection: vec![Vec::new(); collections],
+                ..DeploymentRollup::default()
+            });
+        // Failures come in time order, so hours only grow.
+        let h = (r.time.0.div_euclid(HOUR_MS) - d.first_hour) as usize;
+        if d.all.len() <= h {
+            d.all.resize(h + 1, 0);
+            d.by_error.resize_with(h + 1, Vec::new);
+        }
+        d.all[h] += 1;
+        let errors = &mut d.by_error[h];
+        match errors.binary_search_by(|(e, _)| e.cmp(&r.error)) {
+            Ok(i) => errors[i].1 += 1,
+            Err(i) => errors.insert(i, (r.error, 1)),
+        }
+        let c = r.client.0 as usize;
+        for (wi, &bits) in self
+            .member
+            .get(c * words..(c + 1) * words)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let mut bits = bits;
+            while bits != 0 {
+                let k = wi * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(series) = d.by_collection.get_mut(k) {
+                    if series.len() <= h {
+                        series.resize(h + 1, 0);
+                    }
+                    series[h] += 1;
+                }
+            }
+        }
+    }
+}
+
 impl FailureRollup {
     /// Replays every base failure against every base membership change, in
     /// time order.
@@ -121,27 +195,32 @@ impl FailureRollup {
         prior: Option<&CheckpointSet>,
     ) -> Result<FailureRollup> {
         let from = Timestamp(from_hour.saturating_mul(HOUR_MS));
-        let mut failures: Vec<TransitionRow> = Vec::new();
+        // First pass: the hours spanned, and whether the runs' failures come
+        // in `(time, seq)` order one run after another (a compacted base's
+        // transition segments are disjoint in time), so that the second pass
+        // can stream them instead of holding them all.
+        let mut spans: HashMap<DeploymentId, (i64, i64)> = HashMap::new();
+        let (mut count, mut in_order, mut last) = (0u64, true, None);
         for run in base {
             run.scan_failures(from, Timestamp::MAX, &mut |rows| {
-                failures.extend_from_slice(rows);
+                for r in rows {
+                    let h = r.time.0.div_euclid(HOUR_MS);
+                    let span = spans.entry(r.deployment).or_insert((h, h));
+                    span.0 = span.0.min(h);
+                    span.1 = span.1.max(h);
+                    in_order &= last < Some((r.time, r.seq));
+                    last = Some((r.time, r.seq));
+                }
+                count += rows.len() as u64;
                 Ok(())
             })?;
         }
-        if !failures.is_sorted_by_key(|r| (r.time, r.seq)) {
-            failures.sort_unstable_by_key(|r| (r.time, r.seq));
-        }
         // Dense hourly series only while they stay proportionate to the data.
-        let mut spans: HashMap<DeploymentId, (i64, i64)> = HashMap::new();
-        for r in &failures {
-            let h = r.time.0.div_euclid(HOUR_MS);
-            spans.entry(r.deployment).or_insert((h, h)).1 = h;
-        }
         let cells = spans.values().fold(0u64, |sum, (first, last)| {
             let hours = u64::try_from(i128::from(*last) - i128::from(*first) + 1).unwrap_or(u64::MAX);
             sum.saturating_add(hours.saturating_mul(collections as u64 + 1))
         });
-        if cells > CELL_BUDGET.max(4 * failures.len() as u64) {
+        if cells > CELL_BUDGET.max(count.saturating_mul(4)) {
             return Ok(FailureRollup::too_sparse());
         }
         // Per client, the collections it is a member of at `from` (a bit set
@@ -177,62 +256,35 @@ impl FailureRollup {
             }
         }
         changes.sort_unstable_by_key(|r| (r.time, r.seq));
-        let mut out = FailureRollup::default();
-        let mut next = 0usize;
-        for r in &failures {
-            while let Some(m) = changes.get(next).filter(|m| m.time <= r.time) {
-                let (c, k) = (m.client.0 as usize, m.collection.0 as usize);
-                if k < collections
-                    && let Some(w) = member.get_mut(c * words + k / 64)
-                {
-                    match m.change {
-                        Change::Join => *w |= 1 << (k % 64),
-                        Change::Leave => *w &= !(1 << (k % 64)),
-                    }
-                }
-                next += 1;
+        let mut counter = FailureCounter {
+            out: FailureRollup::default(),
+            collections,
+            words,
+            member,
+            changes,
+            next: 0,
+        };
+        // Second pass: in order, straight from the runs; otherwise gathered
+        // and sorted first.
+        if in_order {
+            for run in base {
+                run.scan_failures(from, Timestamp::MAX, &mut |rows| {
+                    rows.iter().for_each(|r| counter.add(r));
+                    Ok(())
+                })?;
             }
-            let d = out
-                .deployments
-                .entry(r.deployment)
-                .or_insert_with(|| DeploymentRollup {
-                    first_hour: r.time.0.div_euclid(HOUR_MS),
-                    by_collection: vec![Vec::new(); collections],
-                    ..DeploymentRollup::default()
-                });
-            // Failures come in time order, so hours only grow.
-            let h = (r.time.0.div_euclid(HOUR_MS) - d.first_hour) as usize;
-            if d.all.len() <= h {
-                d.all.resize(h + 1, 0);
-                d.by_error.resize_with(h + 1, Vec::new);
+        } else {
+            let mut failures: Vec<TransitionRow> = Vec::new();
+            for run in base {
+                run.scan_failures(from, Timestamp::MAX, &mut |rows| {
+                    failures.extend_from_slice(rows);
+                    Ok(())
+                })?;
             }
-            d.all[h] += 1;
-            let errors = &mut d.by_error[h];
-            match errors.binary_search_by(|(e, _)| e.cmp(&r.error)) {
-                Ok(i) => errors[i].1 += 1,
-                Err(i) => errors.insert(i, (r.error, 1)),
-            }
-            let c = r.client.0 as usize;
-            for (wi, &bits) in member
-                .get(c * words..(c + 1) * words)
-                .unwrap_or_default()
-                .iter()
-                .enumerate()
-            {
-                let mut bits = bits;
-                while bits != 0 {
-                    let k = wi * 64 + bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    if let Some(series) = d.by_collection.get_mut(k) {
-                        if series.len() <= h {
-                            series.resize(h + 1, 0);
-                        }
-                        series[h] += 1;
-                    }
-                }
-            }
+            failures.sort_unstable_by_key(|r| (r.time, r.seq));
+            failures.iter().for_each(|r| counter.add(r));
         }
-        Ok(out)
+        Ok(counter.out)
     }
 
     /// The rollup of a base too sparse for hourly series (not built).

@@ -134,6 +134,15 @@ impl fmt::Debug for CheckpointSet {
 }
 
 impl CheckpointSet {
+    /// Gives back the memory reading the files took (see
+    /// [`crate::bytes::FileBytes::release_pages`]): after a pass that read
+    /// them whole (a merge, the framing checks of a new chain).
+    pub(crate) fn release_pages(&self) {
+        for f in &self.files {
+            f.bytes.release_pages();
+        }
+    }
+
     /// Reads the header and record framing of one checkpoint file written
     /// by [`CheckpointFileWriter`] (a chain of one).
     pub(crate) fn open(bytes: SharedBytes, path: PathBuf) -> Result<CheckpointSet> {
@@ -415,11 +424,19 @@ impl CheckpointSet {
             .chain(self.members.iter())
             .filter(|m| m.file >= first_file);
         let mut members: Vec<&RecordMeta> = Vec::new();
+        // Records come file by file: a file copied is not read again by
+        // this pass (beyond its small membership snapshots), so its pages
+        // are given back before the next one is read.
+        let mut reading: Option<usize> = None;
         for meta in picked {
             if meta.kind == KIND_MEMBERS {
                 members.push(meta);
                 continue;
             }
+            if let Some(done) = reading.filter(|&i| i != meta.file) {
+                self.files[done].bytes.release_pages();
+            }
+            reading = Some(meta.file);
             f(self.raw(meta)?);
         }
         // Snapshots are listed by (collection, time); keep chain order.

@@ -122,6 +122,20 @@ impl GuardedMap {
     }
 }
 
+impl crate::bytes::FileBytes for GuardedMap {
+    fn release_pages(&self) {
+        // SAFETY: the map is a read-only shared map of a file nobody writes
+        // (see `map`): dropping its pages loses nothing, a later read faults
+        // them back in from the page cache or the file, with the same bytes.
+        // A page the SIGBUS handler replaced with an anonymous zero page
+        // reads back as zeros again, and the map stays marked damaged.
+        // Another thread reading the map meanwhile only takes that fault.
+        let advised = unsafe { self.map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        // Only an advice: on failure the pages stay resident, nothing else.
+        let _ = advised;
+    }
+}
+
 impl AsRef<[u8]> for GuardedMap {
     fn as_ref(&self) -> &[u8] {
         &self.map

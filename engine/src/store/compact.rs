@@ -47,6 +47,32 @@ const CHECKPOINTS_PER_SEGMENT: u64 = 4;
 /// Most rows a compaction window aims to hold in memory.
 const WINDOW_ROWS: u64 = 1 << 20;
 
+/// The end of the compaction window that starts at `lo`: the latest time up
+/// to `hi` at which the inputs' blocks reaching into `[lo, end]` hold at most
+/// `target` rows more than those reaching `lo` itself (counted from the
+/// block indexes, so a window holds about `target` rows however unevenly
+/// the rows spread over time: a dense hour after sparse days included).
+/// At least `lo`, so every window advances; a window never splits a group
+/// of equal times.
+fn window_end<R: Run + ?Sized>(inputs: &[Arc<R>], lo: Timestamp, hi: Timestamp, target: u64) -> Timestamp {
+    let rows = |end: Timestamp| -> u64 { inputs.iter().map(|f| f.transitions_between(lo, end)).sum() };
+    let limit = rows(lo).saturating_add(target);
+    if rows(hi) <= limit {
+        return hi;
+    }
+    // rows(fits) <= limit < rows(past)
+    let (mut fits, mut past) = (lo.0, hi.0);
+    while i128::from(past) - i128::from(fits) > 1 {
+        let mid = ((i128::from(fits) + i128::from(past)) / 2) as i64;
+        if rows(Timestamp(mid)) <= limit {
+            fits = mid;
+        } else {
+            past = mid;
+        }
+    }
+    Timestamp(fits)
+}
+
 /// Runs a compaction; the store is flushed and has delta segments.
 pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
     // The base: transition segments in time order, then membership segments
@@ -126,19 +152,17 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
     let mut build: Option<SegmentBuild> = None;
     let mut rows_rewritten = 0u64;
 
-    let total: u64 = inputs.iter().map(|f| f.transition_count()).sum();
     let bounds = inputs
         .iter()
         .filter_map(|f| f.transition_bounds())
         .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
     if let Some((lo, hi)) = bounds {
-        let target = i128::from(WINDOW_ROWS.min(seg_rows).max(1));
-        let (mut wlo, hi) = (i128::from(lo.0), i128::from(hi.0));
-        let mut width = ((hi - wlo + 1) * target / i128::from(total.max(1))).max(1);
+        let target = WINDOW_ROWS.min(seg_rows).max(1);
+        let mut wlo = Some(lo);
         let mut buf: Vec<TransitionRow> = Vec::new();
-        while wlo <= hi {
-            let whi = (wlo + width - 1).min(hi);
-            let (a, b) = (Timestamp(wlo as i64), Timestamp(whi as i64));
+        let mut released = vec![false; inputs.len()];
+        while let Some(a) = wlo {
+            let b = window_end(&inputs, a, hi, target);
             buf.clear();
             for f in &inputs {
                 if f.transition_bounds().is_some_and(|(x, y)| x <= b && y >= a) {
@@ -185,13 +209,15 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
                 i = j;
             }
             rows_rewritten += buf.len() as u64;
-            let n = buf.len() as i128;
-            width = if n == 0 {
-                width.saturating_mul(2)
-            } else {
-                (width * target / n).clamp(1, width.saturating_mul(4))
-            };
-            wlo = whi + 1;
+            wlo = (b < hi).then(|| Timestamp(b.0 + 1));
+            // An input read to its end is not read again by this pass: its
+            // pages need not stay counted in the writer's memory.
+            for (f, done) in inputs.iter().zip(released.iter_mut()) {
+                if !*done && f.transition_bounds().is_none_or(|(_, last)| last <= b) {
+                    f.reader().release_pages();
+                    *done = true;
+                }
+            }
         }
     }
     if let Some(last_build) = build {
@@ -297,6 +323,11 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
         }
     }
     drop(runs);
+    // The rollup and membership passes read the whole new suffix and the
+    // membership segments: give those pages back too.
+    for f in &new_base {
+        f.reader().release_pages();
+    }
     // Files this compaction wrote that a merge already folded away.
     let mut merged_away: Vec<FileRef> = Vec::new();
     let (chain, new_set) = if !write_file {
@@ -316,8 +347,10 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
             let merged = merge_checkpoint_files(s, &set, first)?;
             chain.truncate(first);
             chain.push(merged);
+            set.release_pages();
             set = read_checkpoints(&*s.storage, &chain)?;
         }
+        set.release_pages();
         (chain, Some(set))
     };
 
@@ -501,4 +534,72 @@ fn resume_point(s: &Store, kept: &[Arc<SegmentFile>]) -> Result<Option<(Timestam
         .map(|i| Ok((i, set.get(i)?)))
         .collect::<Result<Vec<_>>>()?;
     Ok(Some((end, cps)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::window_end;
+    use crate::bytes;
+    use crate::model::{ClientId, DeploymentId, Seq, State, Timestamp, TransitionRow};
+    use crate::run::Run;
+    use crate::segment::{SegmentReader, SegmentWriter};
+
+    fn segment(times: impl Iterator<Item = i64>, seq0: u64, block_rows: usize) -> Arc<dyn Run> {
+        let rows: Vec<TransitionRow> = times
+            .enumerate()
+            .map(|(i, t)| TransitionRow {
+                time: Timestamp(t),
+                seq: Seq(seq0 + i as u64),
+                client: ClientId(i as u32 % 1000),
+                deployment: DeploymentId(0),
+                state: State::InProgress,
+                error: None,
+            })
+            .collect();
+        let mut w = SegmentWriter::new(Vec::new(), "w.seg".into()).with_block_rows(block_rows);
+        w.push_transitions(&rows).expect("push");
+        let (file, _) = w.finish(Vec::new()).expect("finish");
+        Arc::new(SegmentReader::open(bytes::owned(file), "w.seg".into()).expect("open"))
+    }
+
+    /// A dense hour after ten sparse days (what a live feed appends to a
+    /// daily history): every window holds about `target` rows, never the
+    /// dense hour at once, and the windows tile the range.
+    #[test]
+    fn windows_follow_the_rows_not_the_time_span() {
+        const DAY: i64 = 86_400_000;
+        let block = 256;
+        let sparse = segment((0..10_000).map(|i| i * DAY / 1_000), 0, block);
+        let dense = segment((0..200_000).map(|i| 10 * DAY + i * 18), 10_000, block);
+        let late = segment((0..5_000).map(|i| 9 * DAY + i * 7_000), 210_000, block);
+        let inputs = [sparse, dense, late];
+        let (lo, hi) = (Timestamp(0), Timestamp(10 * DAY + 200_000 * 18));
+        let target = 10_000u64;
+        let (mut start, mut windows, mut total) = (Some(lo), 0, 0u64);
+        while let Some(a) = start {
+            let b = window_end(&inputs, a, hi, target);
+            assert!(b >= a && b <= hi);
+            let mut rows = 0u64;
+            for run in &inputs {
+                run.scan_transitions(a, b, &mut |r| {
+                    rows += r.len() as u64;
+                    Ok(())
+                })
+                .expect("scan");
+            }
+            // At most a block per input reaching back over the window's start.
+            assert!(
+                rows <= target + 3 * block as u64,
+                "window {a:?}..={b:?} holds {rows} rows"
+            );
+            total += rows;
+            windows += 1;
+            start = (b < hi).then(|| Timestamp(b.0 + 1));
+        }
+        assert_eq!(total, 215_000);
+        // About total / target windows, not one per row or per block.
+        assert!((21..=60).contains(&windows), "{windows} windows");
+    }
 }

@@ -176,6 +176,12 @@ impl SegmentReader {
         })
     }
 
+    /// Gives back the memory reading the file took (see
+    /// [`crate::bytes::FileBytes::release_pages`]); the reader stays usable.
+    pub(crate) fn release_pages(&self) {
+        self.bytes.release_pages();
+    }
+
     /// What the segment holds.
     pub(crate) fn summary(&self) -> SegmentSummary {
         self.summary
