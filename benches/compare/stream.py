@@ -33,10 +33,12 @@ QUERIES = [
 ]
 
 
-def rss_mb(pid):
+def rss_mb(pid, field="VmRSS"):
+    """A memory figure of /proc/PID/status in MB: VmRSS (all resident),
+    RssAnon (the process's own) or RssFile (mapped file pages)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -78,12 +80,14 @@ def main():
         except OSError:
             time.sleep(0.1)
 
-    peak = {"writer": 0.0}
+    peak = {"writer": 0.0, "anon": 0.0, "file": 0.0}
     stop = threading.Event()
 
     def sample():
         while not stop.is_set():
             peak["writer"] = max(peak["writer"], rss_mb(writer.pid))
+            peak["anon"] = max(peak["anon"], rss_mb(writer.pid, "RssAnon"))
+            peak["file"] = max(peak["file"], rss_mb(writer.pid, "RssFile"))
             time.sleep(0.2)
 
     threading.Thread(target=sample, daemon=True).start()
@@ -123,7 +127,7 @@ def main():
     lines = [f"Stream: {args.rate} rows/s for {args.seconds} s into `ingest events -` (feed: {feed_err.strip()}); "
              f"writer: {writer_err.strip().splitlines()[-1] if writer_err.strip() else ''}",
              f"{stored:,} transitions stored in {elapsed:.0f} s = {stored / elapsed:,.0f} rows/s held; "
-             f"writer peak RSS {peak['writer']:.0f} MB; at the end {stats['bytes_per_transition'].strip()} B/transition, "
+             f"writer peak RSS {peak['writer']:.0f} MB (anonymous {peak['anon']:.0f}, mapped files {peak['file']:.0f}); at the end {stats['bytes_per_transition'].strip()} B/transition, "
              f"{stats['unfolded_rows'].strip()} rows not folded in, {stats['segments'].strip()} segments; "
              f"{errors} failed requests.",
              "",

@@ -271,6 +271,41 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// Resident kB of the mapping that starts at `start`, from
+    /// /proc/self/smaps (Linux).
+    #[cfg(target_os = "linux")]
+    fn resident_kb(start: usize) -> Option<u64> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let head = format!("{start:x}-");
+        let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&head)).skip(1);
+        let rss = lines.find(|l| l.starts_with("Rss:"))?;
+        rss.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn released_pages_leave_the_resident_set_and_read_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sealed");
+        let bytes: Vec<u8> = (0..(4 << 20))
+            .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        std::fs::File::create(&path).unwrap().write_all(&bytes).unwrap();
+        let map = GuardedMap::map(&File::open(&path).unwrap())
+            .unwrap()
+            .expect("a guarded map");
+        assert_eq!(map.as_ref(), &bytes[..]);
+        let start = map.as_ref().as_ptr() as usize;
+        let before = resident_kb(start).expect("/proc/self/smaps lists the map");
+        crate::bytes::FileBytes::release_pages(&map);
+        let after = resident_kb(start).expect("/proc/self/smaps lists the map");
+        assert!(before >= 4000, "read whole: {before} kB resident");
+        assert!(after < 100, "released: {after} kB still resident");
+        // Read again: the same bytes, from the page cache.
+        assert_eq!(map.as_ref(), &bytes[..]);
+        assert!(!changed_underneath(map.as_ref()));
+    }
+
     #[test]
     fn a_file_truncated_under_its_map_reads_zeros_and_is_marked_damaged() {
         let dir = tempfile::tempdir().unwrap();
