@@ -134,15 +134,6 @@ impl fmt::Debug for CheckpointSet {
 }
 
 impl CheckpointSet {
-    /// Gives back the memory reading the files took (see
-    /// [`crate::bytes::FileBytes::release_pages`]): after a pass that read
-    /// them whole (a merge, the framing checks of a new chain).
-    pub(crate) fn release_pages(&self) {
-        for f in &self.files {
-            f.bytes.release_pages();
-        }
-    }
-
     /// Reads the header and record framing of one checkpoint file written
     /// by [`CheckpointFileWriter`] (a chain of one).
     pub(crate) fn open(bytes: SharedBytes, path: PathBuf) -> Result<CheckpointSet> {

@@ -347,10 +347,8 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
             let merged = merge_checkpoint_files(s, &set, first)?;
             chain.truncate(first);
             chain.push(merged);
-            set.release_pages();
             set = read_checkpoints(&*s.storage, &chain)?;
         }
-        set.release_pages();
         (chain, Some(set))
     };
 
