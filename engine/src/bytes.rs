@@ -17,6 +17,14 @@ pub(crate) trait FileBytes: AsRef<[u8]> + Send + Sync {
     /// compaction's inputs, so that the pass does not leave the whole of
     /// them counted in the writer's memory.
     fn release_pages(&self) {}
+
+    /// Like [`FileBytes::release_pages`], for the whole pages inside
+    /// `start..end` only (a range past the end is cut to it): for a pass that
+    /// reads a large file once, front to back, so that no more than the part
+    /// not yet given back is resident at any time.
+    fn release_range(&self, start: usize, end: usize) {
+        let _ = (start, end);
+    }
 }
 
 impl FileBytes for Vec<u8> {}

@@ -415,19 +415,29 @@ impl CheckpointSet {
             .chain(self.members.iter())
             .filter(|m| m.file >= first_file);
         let mut members: Vec<&RecordMeta> = Vec::new();
-        // Records come file by file: a file copied is not read again by
-        // this pass (beyond its small membership snapshots), so its pages
-        // are given back before the next one is read.
-        let mut reading: Option<usize> = None;
+        // Records come file by file, each file front to back: what has been
+        // copied is not read again by this pass (beyond the small membership
+        // snapshots), so it is given back every `RELEASE_STRIDE` bytes, and
+        // a file's last pages before the next file is read.
+        const RELEASE_STRIDE: usize = 8 << 20;
+        // The file being read and where its pages not yet given back start.
+        let mut reading: Option<(usize, usize)> = None;
         for meta in picked {
             if meta.kind == KIND_MEMBERS {
                 members.push(meta);
                 continue;
             }
-            if let Some(done) = reading.filter(|&i| i != meta.file) {
-                self.files[done].bytes.release_pages();
+            match reading {
+                Some((done, _)) if done != meta.file => self.files[done].bytes.release_pages(),
+                Some((file, kept)) if meta.start >= kept + RELEASE_STRIDE => {
+                    self.files[file].bytes.release_range(kept, meta.start);
+                    reading = Some((file, meta.start));
+                }
+                _ => {}
             }
-            reading = Some(meta.file);
+            if reading.is_none_or(|(file, _)| file != meta.file) {
+                reading = Some((meta.file, 0));
+            }
             f(self.raw(meta)?);
         }
         // Snapshots are listed by (collection, time); keep chain order.

@@ -134,6 +134,29 @@ impl crate::bytes::FileBytes for GuardedMap {
         // Only an advice: on failure the pages stay resident, nothing else.
         let _ = advised;
     }
+
+    fn release_range(&self, start: usize, end: usize) {
+        let page = PAGE_SIZE.load(Ordering::Relaxed);
+        if page == 0 {
+            return;
+        }
+        // Whole pages only: a page partly outside the range may still be
+        // read (it is not lost if released, but the release would be wasted).
+        let first = start.div_ceil(page).saturating_mul(page);
+        let last = end.min(self.map.len()) / page * page;
+        if first >= last {
+            return;
+        }
+        // SAFETY: as in `release_pages`: a read-only shared map of a file
+        // nobody writes; `first..last` lies inside the map (`last` is at most
+        // its length), and released pages read back the same bytes.
+        let advised = unsafe {
+            self.map
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, first, last - first)
+        };
+        // Only an advice: on failure the pages stay resident, nothing else.
+        let _ = advised;
+    }
 }
 
 impl AsRef<[u8]> for GuardedMap {
@@ -304,6 +327,19 @@ mod tests {
         // Read again: the same bytes, from the page cache.
         assert_eq!(map.as_ref(), &bytes[..]);
         assert!(!changed_underneath(map.as_ref()));
+        // A range gives back the whole pages inside it and keeps the rest.
+        // (Kernels that cache files in large folios count a folio resident
+        // only while all of it is mapped, so the range is the first 2 MiB of
+        // the file, one whole folio either way.)
+        let kept = resident_kb(start).expect("/proc/self/smaps lists the map");
+        assert!(kept >= 4000, "read again: {kept} kB resident");
+        crate::bytes::FileBytes::release_range(&map, 100, (2 << 20) + 100);
+        let part = resident_kb(start).expect("/proc/self/smaps lists the map");
+        assert!(
+            (1900..2200).contains(&part),
+            "2 MiB of 4 released (from byte 100): {part} kB still resident"
+        );
+        assert_eq!(map.as_ref(), &bytes[..]);
     }
 
     #[test]
