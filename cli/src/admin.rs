@@ -225,6 +225,14 @@ pub fn stats_lines(db: &Path, s: &StoreStats) -> Vec<(&'static str, String)> {
             "bytes_on_disk",
             format!("{} ({})", s.bytes_on_disk, human_bytes(s.bytes_on_disk)),
         ),
+        (
+            "checkpoint_dead_bytes",
+            format!(
+                "{} ({})",
+                s.checkpoint_dead_bytes,
+                human_bytes(s.checkpoint_dead_bytes)
+            ),
+        ),
         ("bytes_per_transition", per),
         ("time_range", range),
     ]

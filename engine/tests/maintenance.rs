@@ -64,6 +64,74 @@ fn checkpoint_files(dir: &std::path::Path) -> usize {
         .unwrap_or(0)
 }
 
+/// Bytes of the checkpoint files in the store's `ckpt/` directory.
+fn checkpoint_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir.join("ckpt"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".ckpt"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Checks that records superseded by later checkpoint files are at most a
+/// quarter of the chain's bytes (what maintenance keeps after each
+/// compaction); returns the dead bytes.
+fn assert_few_dead(store: &Store, dir: &std::path::Path, step: i64) -> u64 {
+    let dead = store.snapshot().stats().checkpoint_dead_bytes;
+    let total = checkpoint_bytes(dir);
+    assert!(
+        dead * 4 <= total,
+        "step {step}: {dead} of {total} checkpoint bytes are dead"
+    );
+    dead
+}
+
+/// A history, then a feed whose every batch reaches five hours back: each
+/// compaction cuts the checkpoints of those hours, which earlier files hold.
+/// Without merges that count dead bytes, those records piled up in files the
+/// size-based counter did not merge again (27% of the chain's bytes by
+/// step 68 here, when this test was written).
+#[test]
+fn late_rows_do_not_leave_the_chain_mostly_dead() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = Gen::new(5);
+    let mut store = Store::create(dir.path(), small_options()).unwrap();
+    let mut batches: Vec<Batch> = Vec::new();
+    let (mut most_dead, mut compactions) = (0u64, 0);
+    for step in 0..150i64 {
+        let from = if step >= 60 {
+            (step - 30) * STEP
+        } else {
+            step * STEP
+        };
+        let b = batch_in(&mut g, 30, 60, from, STEP);
+        store.append(&b).unwrap();
+        batches.push(b);
+        let b = batch_in(&mut g, 30, 60, step * STEP, STEP);
+        store.append(&b).unwrap();
+        batches.push(b);
+        if store.maintain(false).unwrap().compacted.is_some() {
+            compactions += 1;
+            most_dead = most_dead.max(assert_few_dead(&store, dir.path(), step));
+        }
+    }
+    assert!(compactions >= 20, "only {compactions} automatic compactions");
+    assert!(most_dead > 0, "no compaction left a dead checkpoint record");
+    drop(store);
+    let store = Store::open(dir.path(), small_options()).unwrap();
+    let reference = reference(&batches);
+    assert_same(&fingerprint(&store), &fingerprint(&reference), "at the end");
+    assert_same(
+        &stream_answers(&store, 150),
+        &stream_answers(&reference, 150),
+        "at the end, over the stream",
+    );
+}
+
 #[test]
 fn a_long_stream_keeps_a_short_checkpoint_chain_and_exact_answers() {
     let dir = tempfile::tempdir().unwrap();
@@ -71,6 +139,7 @@ fn a_long_stream_keeps_a_short_checkpoint_chain_and_exact_answers() {
     let mut store = Store::create(dir.path(), small_options()).unwrap();
     let mut batches: Vec<Batch> = Vec::new();
     let (mut compactions, mut most_files, mut merged) = (0, 0, false);
+    let mut most_dead = 0u64;
     for step in 0..160i64 {
         // Time moves forward ten minutes a step; one batch in five is late,
         // by up to three hours, as a collector's backlog would be.
@@ -104,6 +173,7 @@ fn a_long_stream_keeps_a_short_checkpoint_chain_and_exact_answers() {
             let after = checkpoint_files(dir.path());
             merged |= after >= 2 && after <= before;
             most_files = most_files.max(after);
+            most_dead = most_dead.max(assert_few_dead(&store, dir.path(), step));
         }
         if step % 40 == 39 {
             drop(store);
@@ -128,6 +198,7 @@ fn a_long_stream_keeps_a_short_checkpoint_chain_and_exact_answers() {
     }
     assert!(compactions >= 20, "only {compactions} automatic compactions");
     assert!(merged, "no compaction merged checkpoint files");
+    assert!(most_dead > 0, "no compaction left a dead checkpoint record");
     assert!(
         (2..=12).contains(&most_files),
         "the chain held at most {most_files} files"

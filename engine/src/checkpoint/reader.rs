@@ -268,6 +268,36 @@ impl CheckpointSet {
         self.files.len()
     }
 
+    /// Per file of the chain: its length, and the bytes of it that are
+    /// live (its header and the records no later file supersedes). The rest
+    /// stays on disk until a merge copies the file's live records out.
+    pub(crate) fn live_bytes(&self) -> Vec<(u64, u64)> {
+        let mut live: Vec<u64> = self
+            .files
+            .iter()
+            .map(|f| if f.version >= CHAIN_FORMAT_VERSION { HEADER_LEN } else { OLD_HEADER_LEN } as u64)
+            .collect();
+        for m in self.records.iter().chain(&self.rollups).chain(&self.members) {
+            live[m.file] += (m.body_end + 4 - m.start) as u64;
+        }
+        self.files
+            .iter()
+            .zip(live)
+            .map(|(f, l)| {
+                let len = f.bytes.as_ref().as_ref().len() as u64;
+                (len, l.min(len))
+            })
+            .collect()
+    }
+
+    /// True when the files from `first_file` on can be merged into one: none
+    /// of them is a file without a failure rollup whose hours a later file
+    /// does not supersede (see [`Self::rollup_from_file`]).
+    pub(crate) fn can_merge_from(&self, first_file: usize) -> bool {
+        (first_file..self.files.len())
+            .all(|i| self.later[i].rollup_from_hour == i64::MIN || self.files[i].version >= 2)
+    }
+
     /// Number of checkpoints.
     pub(crate) fn len(&self) -> usize {
         self.records.len()

@@ -91,6 +91,9 @@ pub struct StoreStats {
     pub unfolded_rows: u64,
     /// Bytes of every file of the store.
     pub bytes_on_disk: u64,
+    /// Of those, bytes of checkpoint records that later checkpoint files
+    /// supersede: kept on disk until maintenance merges their file.
+    pub checkpoint_dead_bytes: u64,
     /// Earliest and latest transition time.
     pub time_range: Option<(Timestamp, Timestamp)>,
 }
@@ -353,6 +356,9 @@ impl Snapshot {
             .iter()
             .map(|r| r.transition_count() + r.membership_count())
             .sum();
+        if let Some(set) = &self.parts.checkpoints {
+            s.checkpoint_dead_bytes = set.live_bytes().iter().map(|(len, live)| len - live).sum();
+        }
         for run in self.all_runs() {
             s.transitions += run.transition_count();
             s.membership_changes += run.membership_count();

@@ -343,7 +343,7 @@ pub(super) fn compact(s: &mut Store) -> Result<CompactReport> {
         // Mapped before the manifest names it: a failure here leaves an
         // orphan, not a store whose manifest names an unreadable file.
         let mut set = read_checkpoints(&*s.storage, &chain)?;
-        if let Some(first) = files_to_merge(&chain) {
+        if let Some(first) = files_to_merge(&set.live_bytes(), |i| set.can_merge_from(i)) {
             let merged = merge_checkpoint_files(s, &set, first)?;
             chain.truncate(first);
             chain.push(merged);
@@ -456,25 +456,52 @@ fn finish_checkpoint_file(s: &Store, writer: CheckpointFileWriter, number: u64) 
 /// whatever their sizes.
 const MAX_CHAIN_FILES: usize = 12;
 
-/// Where the newest files of a checkpoint chain should be merged from:
-/// like a binary counter, the newest files are merged while the file before
-/// them is at most twice their size together, so the chain holds about
-/// `log2(total / newest)` files and each record is copied about that many
-/// times over its life. `None`: leave the chain as it is.
-fn files_to_merge(chain: &[FileRef]) -> Option<usize> {
-    let n = chain.len();
-    if n < 2 {
-        return None;
+/// Where the newest files of a checkpoint chain should be merged from, given
+/// each file's `(length, live bytes)` (see [`CheckpointSet::live_bytes`]),
+/// and whether a merge may start at a file. Two rules, and the longer merge
+/// of the two wins:
+///
+/// * like a binary counter, the newest files are merged while the file
+///   before them is at most twice their size together, so the chain holds
+///   about `log2(total / newest)` files and each record is copied about that
+///   many times over its life;
+/// * the longest suffix of the chain more than a quarter of whose bytes are
+///   dead (superseded by later files) is merged, so that after each
+///   compaction the chain holds at most 4/3 of its live bytes. (Every
+///   compaction that takes late rows cuts the checkpoints after the earliest
+///   of them, and those records die in files the counter may not merge again
+///   for a long time: 412 MB of checkpoint files at the end of the 30-minute
+///   stream, most of them dead.)
+///
+/// `None`: leave the chain as it is.
+fn files_to_merge(files: &[(u64, u64)], may_start_at: impl Fn(usize) -> bool) -> Option<usize> {
+    let n = files.len();
+    let mut pick: Option<usize> = None;
+    if n >= 2 {
+        let mut first = n - 1;
+        let mut newer = files[n - 1].0;
+        while first > 0 && files[first - 1].0 <= newer.saturating_mul(2) {
+            first -= 1;
+            newer += files[first].0;
+        }
+        // The merged chain holds `first + 1` files.
+        first = first.min(MAX_CHAIN_FILES - 1);
+        pick = (first < n - 1).then_some(first);
     }
-    let mut first = n - 1;
-    let mut newer = chain[n - 1].bytes;
-    while first > 0 && chain[first - 1].bytes <= newer.saturating_mul(2) {
-        first -= 1;
-        newer += chain[first].bytes;
+    let (mut dead, mut live) = (0u64, 0u64);
+    let mut dead_pick = None;
+    for i in (0..n).rev() {
+        let (len, l) = files[i];
+        dead += len.saturating_sub(l);
+        live += l;
+        if dead.saturating_mul(3) > live && may_start_at(i) {
+            dead_pick = Some(i);
+        }
     }
-    // The merged chain holds `first + 1` files.
-    first = first.min(MAX_CHAIN_FILES - 1);
-    (first < n - 1).then_some(first)
+    match (pick, dead_pick) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Copies the live records of the chain's files from `first` on into one new
@@ -538,7 +565,7 @@ fn resume_point(s: &Store, kept: &[Arc<SegmentFile>]) -> Result<Option<(Timestam
 mod tests {
     use std::sync::Arc;
 
-    use super::window_end;
+    use super::{files_to_merge, window_end};
     use crate::bytes;
     use crate::model::{ClientId, DeploymentId, Seq, State, Timestamp, TransitionRow};
     use crate::run::Run;
@@ -560,6 +587,40 @@ mod tests {
         w.push_transitions(&rows).expect("push");
         let (file, _) = w.finish(Vec::new()).expect("finish");
         Arc::new(SegmentReader::open(bytes::owned(file), "w.seg".into()).expect("open"))
+    }
+
+    /// The binary counter merges the newest files while the one before is
+    /// at most twice their size; a suffix more than a quarter dead is merged
+    /// whatever the sizes; the longer merge of the two wins.
+    #[test]
+    fn chain_merges_follow_sizes_and_dead_bytes() {
+        let any = |_: usize| true;
+        // Sizes only (every byte live).
+        assert_eq!(files_to_merge(&[(100, 100), (40, 40), (20, 20)], any), Some(0));
+        assert_eq!(
+            files_to_merge(&[(1000, 1000), (300, 300), (160, 160)], any),
+            Some(1)
+        );
+        assert_eq!(files_to_merge(&[(1000, 1000), (10, 10)], any), None);
+        assert_eq!(files_to_merge(&[(1000, 1000)], any), None);
+        // The old file 30% dead: merged though far larger.
+        assert_eq!(files_to_merge(&[(1000, 700), (10, 10)], any), Some(0));
+        assert_eq!(files_to_merge(&[(1000, 800), (10, 10)], any), None);
+        // A dead middle file: the suffix from it, not the live old file.
+        assert_eq!(
+            files_to_merge(&[(1000, 1000), (300, 100), (10, 10)], any),
+            Some(1)
+        );
+        // Exactly a quarter dead is kept; a single file more than a quarter
+        // dead is rewritten alone.
+        assert_eq!(files_to_merge(&[(1000, 1000), (400, 300)], any), None);
+        assert_eq!(files_to_merge(&[(1000, 1000), (400, 299)], any), Some(1));
+        // A merge may not start where the caller says it cannot.
+        assert_eq!(files_to_merge(&[(1000, 500), (10, 10)], |i| i > 0), None);
+        assert_eq!(
+            files_to_merge(&[(1000, 1000), (300, 100), (10, 10)], |i| i != 1),
+            None
+        );
     }
 
     /// A dense hour after ten sparse days (what a live feed appends to a
