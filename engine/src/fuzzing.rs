@@ -178,15 +178,20 @@ pub fn dictionary(bytes: &[u8]) {
 }
 
 fn fix_dictionary(b: &mut [u8]) {
+    // Version 1: one name per record (length at 9..11 of the record);
+    // version 2 on: groups (body length at 13..17).
+    let grouped = le_u32(b, 4).is_some_and(|v| v >= 2);
     let mut pos = 8;
-    while let Some(len) = b
-        .get(pos + 9..pos + 11)
-        .map(|s| usize::from(u16::from_le_bytes([s[0], s[1]])))
-    {
-        let end = pos + 11 + len;
-        if end > b.len() {
+    loop {
+        let end = if grouped {
+            le_u32(b, pos + 13).and_then(|len| (pos + 17).checked_add(len as usize))
+        } else {
+            b.get(pos + 9..pos + 11)
+                .map(|s| pos + 11 + usize::from(u16::from_le_bytes([s[0], s[1]])))
+        };
+        let Some(end) = end.filter(|&end| end <= b.len()) else {
             break;
-        }
+        };
         let c = crc(&b[pos + 4..end]);
         put_u32(b, pos, c);
         pos = end;

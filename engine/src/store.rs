@@ -263,6 +263,8 @@ pub struct Store {
     clients: Dict,
     deployments: Dict,
     collections: Dict,
+    /// Format version of `names.dict`: what names are appended as.
+    dict_version: u32,
     next_seq: u64,
     mem: MemTable,
     base: Vec<Arc<SegmentFile>>,
@@ -394,14 +396,14 @@ impl Store {
     }
 
     /// Dictionary entries with ids at or above `marks` (per kind).
-    fn names_since(&self, marks: [usize; 3]) -> Vec<(NameKind, u32, String)> {
+    fn names_since(&self, marks: [usize; 3]) -> Vec<(NameKind, u32, Vec<String>)> {
         let mut out = Vec::new();
         for kind in NameKind::ALL {
             let view = self.dict(kind).view();
-            for id in marks[kind.index()]..view.len() {
-                if let Some(name) = view.name(id as u32) {
-                    out.push((kind, id as u32, name));
-                }
+            let first = marks[kind.index()];
+            let names: Vec<String> = (first..view.len()).map_while(|id| view.name(id as u32)).collect();
+            if !names.is_empty() {
+                out.push((kind, first as u32, names));
             }
         }
         out
@@ -618,8 +620,8 @@ impl Store {
             return Ok((self.manifest.dict_bytes, counts));
         }
         let mut buf = Vec::new();
-        for (kind, id, name) in self.names_since(persisted) {
-            dict_file::put_entry(&mut buf, kind, id, &name);
+        for (kind, first_id, names) in self.names_since(persisted) {
+            dict_file::put_names(&mut buf, self.dict_version, kind, first_id, &names);
         }
         let storage = &*self.storage;
         let mut f = storage

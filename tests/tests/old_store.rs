@@ -5,6 +5,8 @@
 //! checkpoint file to the old one and moves its membership changes into a
 //! membership segment.
 //!
+//! Its dictionary is format version 1 (one record per name).
+//!
 //! `tests/test_data/store-format-1/store` was made by commit c4d7cb6:
 //! `ingest members ma.csv`, `ingest events a.csv`, `compact`.
 
@@ -70,6 +72,15 @@ fn a_store_of_the_previous_format_reads_and_upgrades_as_it_is_maintained() {
         env.cmd().arg("compact").assert().success();
     }
     assert_same(&answers(&old), &answers(&fresh), "after new rows were folded in");
+    // b.csv names five new clients: the old dictionary took them as version
+    // 1 records (a file keeps its version; it is only appended to), a new
+    // store's dictionary is version 2.
+    let dict_version = |env: &Env| {
+        let d = std::fs::read(env.db().join("names.dict")).expect("names.dict");
+        u32::from_le_bytes([d[4], d[5], d[6], d[7]])
+    };
+    assert_eq!(dict_version(&old), 1);
+    assert_eq!(dict_version(&fresh), 2);
     old.cmd().arg("check").assert().success();
     let manifest = std::fs::read(old.db().join("MANIFEST")).expect("manifest");
     assert_eq!(

@@ -114,7 +114,7 @@ pub(crate) fn check(st: &dyn Storage, manifest: Option<&Manifest>) -> CheckRepor
     };
 
     report.run(st, || {
-        let (dicts, _) = read_dicts(st, &m)?;
+        let (dicts, _, _) = read_dicts(st, &m)?;
         if let Some(name) = dicts.iter().find_map(|d| d.find_duplicate()) {
             return Err(Error::corrupt(
                 st.path(DICT_FILE),

@@ -72,7 +72,13 @@ fn initialize(storage: &dyn Storage) -> Result<()> {
             .map_err(|e| io_err(storage, "create directory", dir, e))?;
     }
     let mut dict = dict_file::header();
-    dict_file::put_entry(&mut dict, NameKind::Deployment, 0, limits::DEFAULT_DEPLOYMENT);
+    dict_file::put_names(
+        &mut dict,
+        dict_file::VERSION,
+        NameKind::Deployment,
+        0,
+        &[limits::DEFAULT_DEPLOYMENT],
+    );
     write_sealed(storage, DICT_FILE, &dict)?;
     let m = Manifest::new(dict.len() as u64, [0, 1, 0]);
     drop(WalWriter::create(storage, m.wal_start)?);
@@ -201,6 +207,7 @@ pub(crate) struct LogInfo {
 pub(crate) struct Loaded {
     dicts: [Dict; 3],
     dict_file_len: u64,
+    dict_version: u32,
     base: Vec<Arc<SegmentFile>>,
     delta: Vec<Arc<SegmentFile>>,
     checkpoints: Option<Arc<CheckpointSet>>,
@@ -211,7 +218,7 @@ pub(crate) struct Loaded {
 
 fn load(storage: &Arc<dyn Storage>, m: &Manifest) -> Result<Loaded> {
     let st = &**storage;
-    let (dicts, dict_file_len) = read_dicts(st, m)?;
+    let (dicts, dict_file_len, dict_version) = read_dicts(st, m)?;
 
     let open_all = |refs: &[crate::manifest::FileRef]| -> Result<Vec<Arc<SegmentFile>>> {
         refs.iter().map(|f| SegmentFile::open(storage, *f)).collect()
@@ -293,6 +300,7 @@ fn load(storage: &Arc<dyn Storage>, m: &Manifest) -> Result<Loaded> {
     Ok(Loaded {
         dicts,
         dict_file_len,
+        dict_version,
         base,
         delta,
         checkpoints,
@@ -326,12 +334,13 @@ pub(crate) fn require_first_log(st: &dyn Storage, m: &Manifest, found: &[(u64, S
 /// Reads the dictionary file into the three dictionaries (clients,
 /// deployments, collections), checking its records and the counts the
 /// manifest names. Names are not indexed here (see `dict::DictData`); a name
-/// stored twice is left for `check` to report.
-pub(crate) fn read_dicts(st: &dyn Storage, m: &Manifest) -> Result<([Dict; 3], u64)> {
+/// stored twice is left for `check` to report. Returns them, the file's
+/// length and its format version.
+pub(crate) fn read_dicts(st: &dyn Storage, m: &Manifest) -> Result<([Dict; 3], u64, u32)> {
     let path = st.path(DICT_FILE);
     let bytes = st.read(DICT_FILE).map_err(|e| io_err(st, "read", DICT_FILE, e))?;
     let dicts: [Dict; 3] = Default::default();
-    let counts = dict_file::decode_each(&bytes, m.dict_bytes, &path, |kind, name| {
+    let (version, counts) = dict_file::decode_each(&bytes, m.dict_bytes, &path, |kind, name| {
         dicts[kind.index()].load(name)
     })?;
     let counts = counts.map(|n| n as u64);
@@ -345,7 +354,7 @@ pub(crate) fn read_dicts(st: &dyn Storage, m: &Manifest) -> Result<([Dict; 3], u
             ),
         ));
     }
-    Ok((dicts, bytes.len() as u64))
+    Ok((dicts, bytes.len() as u64, version))
 }
 
 /// Maps the checkpoint file the manifest names and reads its framing; the
@@ -407,6 +416,7 @@ fn assemble(
         clients,
         deployments,
         collections,
+        dict_version: loaded.dict_version,
         next_seq: loaded.next_seq,
         mem: loaded.mem,
         base: loaded.base,

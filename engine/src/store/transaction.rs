@@ -309,7 +309,10 @@ impl Transaction<'_> {
         if transitions.is_empty() && memberships.is_empty() && names.is_empty() {
             return Ok(());
         }
-        let names: Vec<(NameKind, u32, &str)> = names.iter().map(|(k, i, n)| (*k, *i, n.as_str())).collect();
+        let names: Vec<(NameKind, u32, &str)> = names
+            .iter()
+            .flat_map(|(k, first, names)| (*first..).zip(names).map(|(id, n)| (*k, id, n.as_str())))
+            .collect();
         let bytes = wal::encode_txn(
             &names,
             &transitions,
